@@ -1,1 +1,14 @@
-export {};
+export { type CacheEntry, type CacheLimits, VerificationCache } from "./cache.js";
+export { ancestorOf, appendedCaveats, dischargeSetKey, type VerifiedAncestor } from "./chain.js";
+export { ClientArgumentError, ClientError, TokenRefusedError, UnavailableError } from "./errors.js";
+export { backoffDelay, type RetryOptions, withFailover } from "./retry.js";
+export { type Endpoint, NoiseRpc, newRid, type RpcOptions } from "./rpc.js";
+export {
+  type Authority,
+  CachingVerifier,
+  type CachingVerifierOptions,
+  defaultNonceId,
+  type OnlineVerification,
+  type RevocationPage,
+  type VerifyOutcome,
+} from "./verifier.js";

@@ -1,1 +1,83 @@
-export {};
+export {
+  type Access,
+  BindToParentToken,
+  bindToParentCodec,
+  CAV_3P,
+  CAV_BIND_TO_PARENT,
+  CAV_UNREGISTERED,
+  CAV_USER_DEFINED_MIN,
+  CAV_VALIDITY_WINDOW,
+  type Caveat,
+  Caveat3P,
+  type CaveatCodec,
+  CaveatRegistry,
+  caveat3PCodec,
+  caveatSetFromJSON,
+  caveatSetToJSON,
+  coreRegistry,
+  decodeCaveatSet,
+  encodeCaveatSet,
+  intJSON,
+  jsonBytes,
+  jsonInteger,
+  jsonObject,
+  jsonString,
+  packCaveat,
+  UnregisteredCaveat,
+  ValidityWindow,
+  validateCaveats,
+  validityWindowCodec,
+  writeCaveatSet,
+} from "./caveat.js";
+export {
+  availableBackends,
+  type CryptoBackend,
+  defaultBackend,
+  nativeBackend,
+  nobleBackend,
+} from "./crypto.js";
+export { base64Decode, base64Encode, bytesEqual, hexDecode, hexEncode, stringifyJSON } from "./encoding.js";
+export {
+  CaveatError,
+  CryptoError,
+  FormatError,
+  LimitError,
+  MacaroonError,
+  MsgpackError,
+  type MsgpackErrorCode,
+  PermissionError,
+  VerificationError,
+  type VerificationErrorCode,
+} from "./errors.js";
+export {
+  encodeAuthorizationHeader,
+  findPermissionAndDischargeTokens,
+  type HeaderOptions,
+  type ParsedMacaroon,
+  type ParsedToken,
+  parseAuthorizationHeader,
+  stripAuthorizationScheme,
+} from "./header.js";
+export { DEFAULT_MACAROON_LIMITS, type MacaroonLimits } from "./limits.js";
+export {
+  type BackendOption,
+  BINDING_ID_LENGTH,
+  type DecodeOptions,
+  dischargeTicket,
+  kidForKey,
+  Macaroon,
+  type MintOptions,
+  newKey,
+  TOKEN_PREFIXES,
+  tokenStringToBytes,
+  type VerifyOptions,
+} from "./macaroon.js";
+export {
+  DEFAULT_LIMITS,
+  type DecodeLimits,
+  encodeWith,
+  type MsgpackKind,
+  MsgpackReader,
+  MsgpackWriter,
+} from "./msgpack.js";
+export { formatUUID, NONCE_RND_SIZE, Nonce, nonceUUID } from "./nonce.js";

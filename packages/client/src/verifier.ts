@@ -1,0 +1,246 @@
+/**
+ * A verifier that remembers what the authority verified (DESIGN.md, "Client library"):
+ *
+ * - a token that descends from a verified one (first-party caveats appended) is verified locally
+ *   by continuing the HMAC chain from the cached tail, with no round trip;
+ * - caveats (time, access) are checked on every call, cached or not;
+ * - the revocation feed is polled with a cursor; a revoked nonce prunes every cached entry of its
+ *   lineage and is never accepted again by this verifier;
+ * - if the feed has not answered for longer than `failClosedAfterMs`, the whole cache is dropped
+ *   and every call goes online; if the authority cannot be reached either, verification fails
+ *   with UnavailableError, never a pass.
+ */
+import {
+  type Access,
+  base64Encode,
+  CAV_VALIDITY_WINDOW,
+  type Caveat,
+  type CaveatRegistry,
+  type CryptoBackend,
+  coreRegistry,
+  defaultBackend,
+  findPermissionAndDischargeTokens,
+  type Macaroon,
+  type Nonce,
+  parseAuthorizationHeader,
+  validateCaveats,
+} from "@tkdb/macaroon";
+import { type CacheLimits, entrySize, VerificationCache } from "./cache.js";
+import { ancestorOf, appendedCaveats, dischargeSetKey } from "./chain.js";
+import { ClientArgumentError, TokenRefusedError } from "./errors.js";
+
+/** What the authority answers for a verified header. */
+export interface OnlineVerification {
+  /** The verified caveat set (discharges' caveats folded in). */
+  caveats: Caveat[];
+}
+
+export interface RevocationPage {
+  /** Nonce ids (see `nonceId`) revoked since the cursor. */
+  nonces: string[];
+  cursor: string;
+}
+
+/** The authority's side, as the caching verifier needs it (TkdbClient implements it). */
+export interface Authority {
+  verify(header: string): Promise<OnlineVerification>;
+  revocations(cursor: string | undefined): Promise<RevocationPage>;
+}
+
+export interface CachingVerifierOptions {
+  authority: Authority;
+  /** Location of permission tokens, default `https://api.fly.io/v1`. */
+  permissionLocation?: string;
+  /** Default 5 000 ms. */
+  pollIntervalMs?: number;
+  /** Feed silence after which the cache is dropped and verification goes online. Default 30 000. */
+  failClosedAfterMs?: number;
+  cache?: CacheLimits;
+  registry?: CaveatRegistry;
+  backend?: CryptoBackend;
+  /** Clock in unix ms; injectable for tests. */
+  now?: () => number;
+  /** How a nonce is named in the revocation feed. Default: base64url of its msgpack encoding. */
+  nonceId?: (n: Nonce) => string;
+}
+
+export interface VerifyOutcome {
+  caveats: Caveat[];
+  /** True when no round trip was made. */
+  cached: boolean;
+}
+
+export function defaultNonceId(n: Nonce): string {
+  return base64Encode(n.encode());
+}
+
+export class CachingVerifier {
+  readonly cache: VerificationCache;
+  private readonly authority: Authority;
+  private readonly permissionLocation: string;
+  private readonly pollIntervalMs: number;
+  private readonly failClosedAfterMs: number;
+  private readonly registry: CaveatRegistry;
+  private readonly backend: CryptoBackend;
+  private readonly now: () => number;
+  private readonly nonceId: (n: Nonce) => string;
+  private readonly revoked = new Set<string>();
+  private cursor: string | undefined;
+  private lastFeedOk = Number.NEGATIVE_INFINITY;
+  /** Bumped by every revocation seen, so an online answer that raced one is not cached. */
+  private revocationEpoch = 0;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private polling: Promise<boolean> | undefined;
+  readonly stats = { hits: 0, misses: 0, online: 0, dropped: 0 };
+
+  constructor(opts: CachingVerifierOptions) {
+    if (!opts?.authority) throw new ClientArgumentError("authority is required");
+    this.authority = opts.authority;
+    this.permissionLocation = opts.permissionLocation ?? "https://api.fly.io/v1";
+    this.pollIntervalMs = opts.pollIntervalMs ?? 5_000;
+    this.failClosedAfterMs = opts.failClosedAfterMs ?? 30_000;
+    this.registry = opts.registry ?? coreRegistry;
+    this.backend = opts.backend ?? defaultBackend;
+    this.now = opts.now ?? Date.now;
+    this.nonceId = opts.nonceId ?? defaultNonceId;
+    this.cache = new VerificationCache(opts.cache);
+  }
+
+  /** Starts polling the feed (first poll at once). */
+  start(): void {
+    if (this.timer !== undefined) return;
+    void this.poll();
+    this.timer = setInterval(() => void this.poll(), this.pollIntervalMs);
+    this.timer.unref?.();
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Whether the feed answered recently enough for cached results to be trusted. */
+  feedFresh(): boolean {
+    return this.now() - this.lastFeedOk <= this.failClosedAfterMs;
+  }
+
+  /** One poll of the revocation feed (all pages). Returns whether it succeeded. */
+  poll(): Promise<boolean> {
+    this.polling ??= this.pollOnce().finally(() => {
+      this.polling = undefined;
+    });
+    return this.polling;
+  }
+
+  private async pollOnce(): Promise<boolean> {
+    try {
+      for (let page = 0; page < 1000; page++) {
+        const r = await this.authority.revocations(this.cursor);
+        for (const id of r.nonces) this.markRevoked(id);
+        const more = r.nonces.length > 0 && r.cursor !== this.cursor;
+        this.cursor = r.cursor;
+        if (!more) break;
+      }
+      this.lastFeedOk = this.now();
+      return true;
+    } catch {
+      this.enforceFreshness();
+      return false;
+    }
+  }
+
+  private markRevoked(id: string): void {
+    this.revoked.add(id);
+    this.revocationEpoch++;
+    this.cache.pruneNonce(id);
+  }
+
+  private enforceFreshness(): boolean {
+    if (this.feedFresh()) return true;
+    if (this.cache.size > 0) {
+      this.cache.clear();
+      this.stats.dropped++;
+    }
+    return false;
+  }
+
+  /**
+   * Verifies a `FlyV1` header, then checks its caveats against `accesses` (or, with none, at least
+   * the validity windows against the clock). Throws TokenRefusedError, UnavailableError or a
+   * MacaroonError; returns only for a token that passes.
+   */
+  async verify(header: string, ...accesses: Access[]): Promise<VerifyOutcome> {
+    const fresh = this.enforceFreshness();
+    const { permission, discharges } = this.splitHeader(header);
+    const ids = [permission, ...discharges].map((m) => this.nonceId(m.nonce));
+    for (const id of ids) if (this.revoked.has(id)) throw new TokenRefusedError("revoked", "token revoked");
+    const permId = ids[0] as string;
+    const dKey = dischargeSetKey(
+      discharges.map((d) => d.encode()),
+      this.backend,
+    );
+
+    let caveats: Caveat[] | undefined;
+    if (fresh) {
+      for (const e of this.cache.candidates(permId, dKey)) {
+        const extra = appendedCaveats(permission, e.ancestor, this.backend);
+        if (extra !== undefined) {
+          this.cache.touch(e);
+          caveats = [...e.caveats, ...extra];
+          this.stats.hits++;
+          break;
+        }
+      }
+    }
+    const cached = caveats !== undefined;
+    if (caveats === undefined) {
+      this.stats.misses++;
+      const epoch = this.revocationEpoch;
+      this.stats.online++;
+      const r = await this.authority.verify(header);
+      caveats = r.caveats;
+      if (this.feedFresh() && epoch === this.revocationEpoch && !ids.some((id) => this.revoked.has(id))) {
+        const ancestor = ancestorOf(permission);
+        this.cache.add({
+          nonceId: permId,
+          dischargeKey: dKey,
+          dependsOn: [...new Set(ids)],
+          ancestor,
+          caveats,
+          bytes: entrySize(ancestor, caveats.length, ids),
+        });
+      }
+    }
+    this.check(caveats, accesses);
+    return { caveats, cached };
+  }
+
+  private check(caveats: readonly Caveat[], accesses: Access[]): void {
+    const now = this.now();
+    if (accesses.length > 0) {
+      validateCaveats(caveats, ...accesses);
+      return;
+    }
+    const clock: Access = { now: () => new Date(now), validate: () => {} };
+    // With no access given, only the clock can be checked: validity windows, not resources.
+    for (const c of caveats) {
+      if (c.type !== CAV_VALIDITY_WINDOW) continue;
+      const err = c.prohibits(clock);
+      if (err) throw err;
+    }
+  }
+
+  private splitHeader(header: string): { permission: Macaroon; discharges: Macaroon[] } {
+    const toks = parseAuthorizationHeader(header, { registry: this.registry, backend: this.backend });
+    for (const t of toks) if (t.kind === "malformed") throw t.error;
+    const split = findPermissionAndDischargeTokens(toks, this.permissionLocation);
+    const perms = split.permissionTokens.map((t) => t.macaroon);
+    if (perms.length !== 1) {
+      throw new TokenRefusedError(
+        perms.length === 0 ? "no_permission_token" : "many_permission_tokens",
+        `expected exactly one permission token for ${this.permissionLocation}, found ${perms.length}`,
+      );
+    }
+    return { permission: perms[0] as Macaroon, discharges: split.dischargeTokens.map((t) => t.macaroon) };
+  }
+}
