@@ -131,6 +131,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   fc.record({ k: fc.constant("verify" as const), i: fc.nat() }),
   fc.record({ k: fc.constant("revoke" as const), i: fc.nat() }),
   fc.constant<Action>({ k: "poll" }),
+  fc.constant<Action>({ k: "poll" }),
   fc.record({ k: fc.constant("feed" as const), up: fc.boolean() }),
   fc.record({ k: fc.constant("link" as const), up: fc.boolean() }),
   fc.record({ k: fc.constant("clock" as const), ms: fc.integer({ min: 0, max: 20_000 }) }),
@@ -139,7 +140,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
 describe("CachingVerifier against the uncached oracle (model-based)", () => {
   it("never accepts what the oracle refuses once the revocation was polled; a stale feed empties the cache", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(action, { minLength: 5, maxLength: 40 }), async (actions) => {
+      fc.asyncProperty(fc.array(action, { minLength: 10, maxLength: 60 }), async (actions) => {
         const threshold = 15_000;
         const { authority, verifier, clock } = setup({ failClosedAfterMs: threshold });
         const toks: Macaroon[] = [];
@@ -207,7 +208,7 @@ describe("CachingVerifier against the uncached oracle (model-based)", () => {
           }
         }
       }),
-      { numRuns: 60 },
+      { numRuns: 100 },
     );
   });
 });
