@@ -1,1 +1,44 @@
-export {};
+export { CipherState, MAX_MESSAGE_LENGTH, NONCE_MAX } from "./cipher-state.js";
+export type {
+  EncodedNoiseRequest,
+  EncodeRequestOptions,
+  NoiseCallOptions,
+  RawNoiseResponse,
+} from "./client.js";
+export { decodeResponse, encodeRequest, noiseCall } from "./client.js";
+export type { BackendName, HashName, KeyPair, NoiseCrypto } from "./crypto.js";
+export { getNative, noble, resolveBackend } from "./crypto.js";
+export {
+  NoiseArgumentError,
+  NoiseDecryptError,
+  NoiseError,
+  NoiseHandshakeError,
+  NoiseInvalidKeyError,
+  NoiseMessageTooLargeError,
+  NoiseNonceExhaustedError,
+  NoiseRemoteError,
+  NoiseStateError,
+  NoiseTransportError,
+} from "./errors.js";
+export type { NoiseApi, NoisePattern } from "./framing.js";
+export {
+  buildPrologue,
+  decodeClientKey,
+  encodeClientKey,
+  isValidRid,
+  keyId,
+  NOISE_APIS,
+  NOISE_CLIENT_KEY_HEADER,
+  NOISE_CONTENT_TYPE,
+  NOISE_IK,
+  NOISE_KK,
+  NOISE_SERVER_KEY_HEADER,
+  noisePath,
+} from "./framing.js";
+export type { HandshakeOptions, SplitResult } from "./handshake-state.js";
+export { HandshakeState } from "./handshake-state.js";
+export type { BasePattern, Protocol } from "./protocol.js";
+export { parseProtocolName } from "./protocol.js";
+export type { NoiseHandlerOptions, NoiseOp, NoiseOpContext, NoiseServerEvent } from "./server.js";
+export { createNoiseHandler, SERVER_ERROR_CODES } from "./server.js";
+export { hkdf, SymmetricState } from "./symmetric-state.js";
