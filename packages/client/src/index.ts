@@ -3,6 +3,7 @@ export { ancestorOf, appendedCaveats, dischargeSetKey, type VerifiedAncestor } f
 export { ClientArgumentError, ClientError, TokenRefusedError, UnavailableError } from "./errors.js";
 export { backoffDelay, type RetryOptions, withFailover } from "./retry.js";
 export { type Endpoint, NoiseRpc, newRid, type RpcOptions } from "./rpc.js";
+export { type Id, TkdbClient, type TkdbClientOptions, type TkdbVerified } from "./tkdb.js";
 export {
   type Authority,
   CachingVerifier,
