@@ -1,1 +1,38 @@
-export {};
+export { createPetsemApp, type PetsemAppOptions } from "./app.js";
+export type { BackendName, Primitives } from "./crypto.js";
+export { backends } from "./crypto.js";
+export {
+  DEFAULT_PETSEM_LOCATION,
+  DEFAULT_TKDB_LOCATION,
+  loadConfig,
+  type PetsemConfig,
+} from "./env.js";
+export { ERROR_STATUS, isPetsemError, PetsemError, type PetsemErrorCode } from "./errors.js";
+export type { Authorization, Authorizer, PetsemOp } from "./rpc.js";
+export { openPetsem, type RunningPetsem, type StartPetsemConfig, startPetsem } from "./server.js";
+export {
+  type AuditEntry,
+  type AuditSink,
+  type CallContext,
+  type ListRequest,
+  type ListResult,
+  type ResolveRequest,
+  type ResolveResult,
+  type RollbackRequest,
+  type RollbackResult,
+  SecretStore,
+  type SecretStoreOptions,
+  type SetRequest,
+  type SetResult,
+  type UnsetRequest,
+} from "./store.js";
+export {
+  type MintOptions,
+  OP_BITS,
+  PetsemAuthority,
+  type PetsemAuthorityOptions,
+  type PetsemCaveatKit,
+  READER_OPS,
+  WRITER_OPS,
+} from "./tokens.js";
+export { LIMITS, NAME_RE } from "./validate.js";

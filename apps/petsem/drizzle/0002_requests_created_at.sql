@@ -1,0 +1,1 @@
+CREATE INDEX `requests_created_at` ON `requests` (`created_at`);

@@ -1,0 +1,35 @@
+/**
+ * The Hono app: one route, `POST /noise/v1/secrets/:op`, handled by @tkdb/noise's IK responder.
+ * No admin endpoints, no other routes. Errors that escape (none should: the Noise handler turns op
+ * errors into encrypted responses) become a bare 500 in one place.
+ */
+import { createNoiseHandler, type KeyPair, type NoiseServerEvent } from "@tkdb/noise";
+import { Hono } from "hono";
+import { type Authorizer, petsemOps } from "./rpc.js";
+import type { SecretStore } from "./store.js";
+
+export interface PetsemAppOptions {
+  readonly store: SecretStore;
+  readonly authorizer: Authorizer;
+  readonly staticKeyPair: KeyPair;
+  readonly backend?: "native" | "noble";
+  readonly now?: () => number;
+  readonly onEvent?: (e: NoiseServerEvent) => void;
+}
+
+export function createPetsemApp(opts: PetsemAppOptions): Hono {
+  const handler = createNoiseHandler({
+    api: "secrets",
+    pattern: "IK",
+    staticKeyPair: opts.staticKeyPair,
+    ops: petsemOps({ store: opts.store, authorizer: opts.authorizer }),
+    ...(opts.backend === undefined ? {} : { backend: opts.backend }),
+    ...(opts.now === undefined ? {} : { now: opts.now }),
+    ...(opts.onEvent === undefined ? {} : { onEvent: opts.onEvent }),
+  });
+  const app = new Hono();
+  app.post("/noise/v1/secrets/:op", (c) => handler(c.req.raw));
+  app.notFound(() => new Response(null, { status: 404 }));
+  app.onError(() => new Response(null, { status: 500 }));
+  return app;
+}

@@ -1,0 +1,93 @@
+/**
+ * petsem's SQLite schema (drizzle). Migrations are generated into ../drizzle with drizzle-kit and
+ * committed; `0001` adds the triggers that make `audit` append-only.
+ *
+ * org and app ids are stored as decimal text: they are 64-bit unsigned on the wire (bigint), and
+ * the same decimal form is what the AAD binds.
+ */
+import { sql } from "drizzle-orm";
+import { blob, index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+/** Server-wide wrapped keys: the server key (idempotency fingerprints, doubles as the KEK check) and
+ * the macaroon root key. Values are wrapped under the KEK. */
+export const meta = sqliteTable("meta", {
+  key: text("key").primaryKey(),
+  value: blob("value", { mode: "buffer" }).notNull(),
+});
+
+/** One row per app: its version counter and its wrapped data key and digest key. */
+export const apps = sqliteTable(
+  "apps",
+  {
+    org: text("org").notNull(),
+    app: text("app").notNull(),
+    appVersion: integer("app_version").notNull(),
+    kid: integer("kid").notNull(),
+    wrappedDek: blob("wrapped_dek", { mode: "buffer" }).notNull(),
+    wrappedDigestKey: blob("wrapped_digest_key", { mode: "buffer" }).notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.org, t.app] })],
+);
+
+/** Every version of every secret. `sealed` and `digest` are NULL for a tombstone (unset). */
+export const secretVersions = sqliteTable(
+  "secret_versions",
+  {
+    org: text("org").notNull(),
+    app: text("app").notNull(),
+    name: text("name").notNull(),
+    version: integer("version").notNull(),
+    appVersion: integer("app_version").notNull(),
+    sealed: blob("sealed", { mode: "buffer" }),
+    digest: blob("digest", { mode: "buffer" }),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.org, t.app, t.name, t.version] })],
+);
+
+/** The current version of each name (live or tombstoned). */
+export const secretHeads = sqliteTable(
+  "secret_heads",
+  {
+    org: text("org").notNull(),
+    app: text("app").notNull(),
+    name: text("name").notNull(),
+    version: integer("version").notNull(),
+    live: integer("live", { mode: "boolean" }).notNull(),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.org, t.app, t.name] }),
+    index("secret_heads_live").on(t.org, t.app, t.live),
+  ],
+);
+
+/** Idempotency / replay records for mutating RPCs: (client key, rid) → stored result. */
+export const requests = sqliteTable(
+  "requests",
+  {
+    clientKey: text("client_key").notNull(),
+    rid: text("rid").notNull(),
+    op: text("op").notNull(),
+    fingerprint: blob("fingerprint", { mode: "buffer" }).notNull(),
+    result: text("result").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.clientKey, t.rid] }), index("requests_created_at").on(t.createdAt)],
+);
+
+/** Append-only, hash-chained audit trail. Never holds a value. */
+export const audit = sqliteTable("audit", {
+  seq: integer("seq").primaryKey({ autoIncrement: true }),
+  ts: integer("ts").notNull(),
+  kind: text("kind", { enum: ["intent", "outcome"] }).notNull(),
+  op: text("op").notNull(),
+  org: text("org").notNull(),
+  app: text("app").notNull(),
+  requestId: text("request_id").notNull(),
+  detail: text("detail").notNull().default(sql`'{}'`),
+  prevHash: blob("prev_hash", { mode: "buffer" }).notNull(),
+  hash: blob("hash", { mode: "buffer" }).notNull(),
+});

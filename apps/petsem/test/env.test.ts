@@ -1,0 +1,65 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { DEFAULT_PETSEM_LOCATION, DEFAULT_TKDB_LOCATION, loadConfig } from "../src/env.js";
+import { isPetsemError } from "../src/errors.js";
+import { tempDir } from "./helpers.js";
+
+const KEK_HEX = "11".repeat(32);
+
+function configError(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    if (isPetsemError(e, "config")) return e.message;
+    throw e;
+  }
+  throw new Error("expected a config error");
+}
+
+describe("env: the only reader of process.env", () => {
+  it("refuses to start without a KEK", () => {
+    expect(configError({})).toMatch(/PETSEM_KEK/);
+  });
+
+  it("reads defaults and a hex KEK", () => {
+    const c = loadConfig({ PETSEM_KEK: KEK_HEX });
+    expect(c.host).toBe("127.0.0.1");
+    expect(c.port).toBe(7402);
+    expect(c.kek).toEqual(new Uint8Array(32).fill(0x11));
+    expect(c.location).toBe(DEFAULT_PETSEM_LOCATION);
+    expect(c.location).toBe("https://api.fly.io/secrets/v1");
+    expect(c.tkdbLocation).toBe(DEFAULT_TKDB_LOCATION);
+    expect(c.backend).toBe("native");
+    expect(c.noiseStaticKey).toBeNull();
+  });
+
+  it("reads keys from *_FILE and refuses both forms at once", () => {
+    const dir = tempDir();
+    const f = join(dir, "kek");
+    writeFileSync(f, `${Buffer.alloc(32, 3).toString("base64url")}\n`);
+    expect(loadConfig({ PETSEM_KEK_FILE: f }).kek).toEqual(new Uint8Array(32).fill(3));
+    expect(configError({ PETSEM_KEK_FILE: f, PETSEM_KEK: KEK_HEX })).toMatch(/only one/);
+    expect(configError({ PETSEM_KEK_FILE: join(dir, "missing") })).toMatch(/PETSEM_KEK_FILE cannot be read/);
+  });
+
+  it("bad values are named by variable, never echoed", () => {
+    const secretish = "deadbeef".repeat(7);
+    const msg = configError({ PETSEM_KEK: secretish });
+    expect(msg).toMatch(/PETSEM_KEK must be 32 bytes/);
+    expect(msg).not.toContain(secretish);
+    expect(configError({ PETSEM_KEK: KEK_HEX, PETSEM_PORT: "70000" })).toMatch(/PETSEM_PORT/);
+    expect(configError({ PETSEM_KEK: KEK_HEX, PETSEM_CRYPTO_BACKEND: "rot13" })).toMatch(/BACKEND/);
+    expect(configError({ PETSEM_KEK: KEK_HEX, PETSEM_TKDB_LOCATION: "ftp://x" })).toMatch(/TKDB_LOCATION/);
+    expect(configError({ PETSEM_KEK: KEK_HEX, PETSEM_NOISE_KEY: "zz" })).toMatch(/PETSEM_NOISE_KEY/);
+  });
+
+  it("serve requires the Noise static key", () => {
+    expect(() => loadConfig({ PETSEM_KEK: KEK_HEX }, { requireNoiseKey: true })).toThrow(/PETSEM_NOISE_KEY/);
+    const c = loadConfig(
+      { PETSEM_KEK: KEK_HEX, PETSEM_NOISE_KEY: "22".repeat(32) },
+      { requireNoiseKey: true },
+    );
+    expect(c.noiseStaticKey?.length).toBe(32);
+  });
+});
