@@ -13,6 +13,7 @@ import {
   NoiseRemoteError,
   NoiseTransportError,
   noiseCall,
+  resolveBackend,
 } from "@tkdb/noise";
 import { ClientArgumentError, UnavailableError } from "./errors.js";
 import { type RetryOptions, withFailover } from "./retry.js";
@@ -52,9 +53,18 @@ function isRetryable(err: unknown): boolean {
 }
 
 export class NoiseRpc {
+  /**
+   * Our static key for every call. For IK a fresh one is made once per client, not per call: the
+   * services key idempotency on (client key, rid), so a retry must present the same key.
+   */
+  private readonly staticKey: KeyPair;
+  private readonly explicitKey: boolean;
+
   constructor(private readonly opts: RpcOptions) {
     if (!opts || !Array.isArray(opts.endpoints) || opts.endpoints.length === 0)
       throw new ClientArgumentError("at least one endpoint is required");
+    this.explicitKey = opts.clientStaticKey !== undefined;
+    this.staticKey = opts.clientStaticKey ?? resolveBackend(opts.backend).generateKeyPair();
   }
 
   async call<T>(
@@ -64,7 +74,7 @@ export class NoiseRpc {
     opts: { mutating?: boolean; traceparent?: string } = {},
   ): Promise<T> {
     const pattern = api === "sign" ? "KK" : "IK";
-    if (pattern === "KK" && this.opts.clientStaticKey === undefined)
+    if (pattern === "KK" && !this.explicitKey)
       throw new ClientArgumentError("the signing API needs clientStaticKey");
     const rid = opts.mutating ? newRid() : undefined;
     try {
@@ -78,7 +88,7 @@ export class NoiseRpc {
             args,
             pattern,
             serverPublicKey: ep.serverPublicKey,
-            ...(this.opts.clientStaticKey ? { clientStaticKey: this.opts.clientStaticKey } : {}),
+            clientStaticKey: this.staticKey,
             ...(this.opts.backend ? { backend: this.opts.backend } : {}),
             ...(this.opts.fetch ? { fetch: this.opts.fetch } : {}),
             ...(rid ? { rid } : {}),
