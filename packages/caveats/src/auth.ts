@@ -8,14 +8,13 @@ import {
   type Caveat,
   CaveatError,
   jsonInteger,
-  jsonObject,
   jsonString,
   type MacaroonError,
   type MsgpackReader,
   type MsgpackWriter,
 } from "@tkdb/macaroon";
 import { DischargeRequest } from "./access.js";
-import { defineCodec, expectArray, U64_MAX, u64JSON } from "./codec.js";
+import { bareUintCodec, defineCodec, structUintCodec, U64_MAX } from "./codec.js";
 import { BAD_CAVEAT, deny, INVALID_ACCESS } from "./errors.js";
 
 export const CavConfineUser = 8n;
@@ -208,57 +207,18 @@ function magnitude(r: MsgpackReader): bigint {
 }
 
 export const authCodecs = [
-  defineCodec(
-    CavConfineUser,
-    "ConfineUser",
-    (r) => {
-      expectArray(r, 1, "ConfineUser");
-      return new ConfineUser(r.uint());
-    },
-    (b) => new ConfineUser(u64JSON(jsonObject(b, "ConfineUser").id, "ConfineUser.id")),
-  ),
-  defineCodec(
-    CavConfineOrganization,
-    "ConfineOrganization",
-    (r) => {
-      expectArray(r, 1, "ConfineOrganization");
-      return new ConfineOrganization(r.uint());
-    },
-    (b) =>
-      new ConfineOrganization(u64JSON(jsonObject(b, "ConfineOrganization").id, "ConfineOrganization.id")),
-  ),
+  structUintCodec(CavConfineUser, "ConfineUser", "id", (v) => new ConfineUser(v)),
+  structUintCodec(CavConfineOrganization, "ConfineOrganization", "id", (v) => new ConfineOrganization(v)),
   defineCodec(
     CavConfineGoogleHD,
     "ConfineGoogleHD",
     (r) => new ConfineGoogleHD(r.str()),
     (b) => new ConfineGoogleHD(jsonString(b, "ConfineGoogleHD")),
   ),
-  defineCodec(
-    CavConfineGitHubOrg,
-    "ConfineGitHubOrg",
-    (r) => new ConfineGitHubOrg(r.uint()),
-    (b) => new ConfineGitHubOrg(u64JSON(b, "ConfineGitHubOrg")),
-  ),
-  defineCodec(
-    CavMaxValidity,
-    "MaxValidity",
-    (r) => new MaxValidity(r.uint()),
-    (b) => new MaxValidity(u64JSON(b, "MaxValidity")),
-  ),
-  defineCodec(
-    CavFlyioUserID,
-    "FlyioUserID",
-    (r) => new FlyioUserID(r.uint()),
-    (b) => new FlyioUserID(u64JSON(b, "FlyioUserID")),
-    { isAttestation: true },
-  ),
-  defineCodec(
-    CavGitHubUserID,
-    "GitHubUserID",
-    (r) => new GitHubUserID(r.uint()),
-    (b) => new GitHubUserID(u64JSON(b, "GitHubUserID")),
-    { isAttestation: true },
-  ),
+  bareUintCodec(CavConfineGitHubOrg, "ConfineGitHubOrg", (v) => new ConfineGitHubOrg(v)),
+  bareUintCodec(CavMaxValidity, "MaxValidity", (v) => new MaxValidity(v)),
+  bareUintCodec(CavFlyioUserID, "FlyioUserID", (v) => new FlyioUserID(v), { isAttestation: true }),
+  bareUintCodec(CavGitHubUserID, "GitHubUserID", (v) => new GitHubUserID(v), { isAttestation: true }),
   defineCodec(
     CavGoogleUserID,
     "GoogleUserID",

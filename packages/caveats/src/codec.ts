@@ -4,6 +4,7 @@ import {
   type CaveatCodec,
   type CaveatRegistry,
   jsonInteger,
+  jsonObject,
   MsgpackError,
   type MsgpackReader,
 } from "@tkdb/macaroon";
@@ -29,4 +30,38 @@ export function defineCodec(
   opts: { aliases?: readonly string[]; isAttestation?: boolean } = {},
 ): CaveatCodec {
   return Object.freeze({ type, name, decodeBody, fromJSON, ...opts });
+}
+
+/** A caveat whose body is one bare uint64 (Go `type X uint64`). */
+export function bareUintCodec(
+  type: bigint,
+  name: string,
+  make: (v: bigint) => Caveat,
+  opts: { isAttestation?: boolean } = {},
+): CaveatCodec {
+  return defineCodec(
+    type,
+    name,
+    (r) => make(r.uint()),
+    (b) => make(u64JSON(b, name)),
+    opts,
+  );
+}
+
+/** A caveat whose body is a one-field struct holding a uint64 (Go `struct { ID uint64 }`). */
+export function structUintCodec(
+  type: bigint,
+  name: string,
+  jsonField: string,
+  make: (v: bigint) => Caveat,
+): CaveatCodec {
+  return defineCodec(
+    type,
+    name,
+    (r) => {
+      expectArray(r, 1, name);
+      return make(r.uint());
+    },
+    (b) => make(u64JSON(jsonObject(b, name)[jsonField], `${name}.${jsonField}`)),
+  );
 }

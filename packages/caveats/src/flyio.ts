@@ -21,7 +21,7 @@ import {
 } from "@tkdb/macaroon";
 import { FlyioAccess, RoleMember } from "./access.js";
 import { type Action, actionRemove, actionToString, isSubsetOf, parseAction } from "./action.js";
-import { defineCodec, expectArray, u64JSON } from "./codec.js";
+import { defineCodec, expectArray, structUintCodec, u64JSON } from "./codec.js";
 import {
   deny,
   INVALID_ACCESS,
@@ -450,15 +450,7 @@ export const flyioCodecs = [
     (b) => new Mutations(strListJSON(jsonObject(b, "Mutations").mutations, "Mutations.mutations")),
   ),
   Machines.codec,
-  defineCodec(
-    CavIsUser,
-    "IsUser",
-    (r) => {
-      expectArray(r, 1, "IsUser");
-      return new IsUser(r.uint());
-    },
-    (b) => new IsUser(u64JSON(jsonObject(b, "IsUser").uint64, "IsUser.uint64")),
-  ),
+  structUintCodec(CavIsUser, "IsUser", "uint64", (v) => new IsUser(v)),
   defineCodec(
     CavIfPresent,
     "IfPresent",
