@@ -5,7 +5,7 @@
  */
 import { type Access, PermissionError } from "@tkdb/macaroon";
 import { type Action, ActionNone, isSubsetOf } from "./action.js";
-import { RESOURCE_UNSPECIFIED } from "./errors.js";
+import { INVALID_ACCESS, RESOURCE_UNSPECIFIED } from "./errors.js";
 
 function unspecified(what: string): PermissionError {
   return new PermissionError(`resource unspecified: ${what}`, { code: RESOURCE_UNSPECIFIED });
@@ -14,6 +14,21 @@ function exclusive(what: string): PermissionError {
   return new PermissionError(`resources mutually exclusive: ${what}`, {
     code: "resources_mutually_exclusive",
   });
+}
+
+/**
+ * Go `resset.Access`: an access that says what it does. IfPresent (13) and Action (26) judge any
+ * such access (FlyioAccess, or your own); an access without a numeric `action` (PetsemAccess)
+ * makes them fail closed with `invalid_access`.
+ */
+export interface ActionAccess extends Access {
+  readonly action: Action;
+}
+
+/** The access's action if it is an ActionAccess (Go `a.(resset.Access)`), else undefined. */
+export function actionOf(a: Access): Action | undefined {
+  const v = (a as { action?: unknown }).action;
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffff ? v : undefined;
 }
 
 export const FeatureLFSC = "litefs-cloud";
@@ -29,6 +44,7 @@ export const MemberFeatures: Readonly<Record<string, Action>> = Object.freeze({
   "litefs-cloud": 0x1f,
   membership: 1,
   billing: 1,
+  authentication: 1,
   deletion: 0,
   document_signing: 0,
 });
@@ -59,7 +75,7 @@ export interface FlyioAccessFields {
 }
 
 /** Go `flyio.Access`: one request against Fly's API. */
-export class FlyioAccess implements Access {
+export class FlyioAccess implements ActionAccess {
   readonly f: Readonly<FlyioAccessFields>;
   private readonly at: Date;
   constructor(fields: FlyioAccessFields) {
@@ -75,6 +91,41 @@ export class FlyioAccess implements Access {
     return this.f.action ?? ActionNone;
   }
 
+  // Go's getters (GetOrgID, GetAppID, …): undefined where Go returns nil.
+  get orgId(): bigint | undefined {
+    return this.f.orgId;
+  }
+  get appId(): bigint | undefined {
+    return this.f.appId;
+  }
+  get feature(): string | undefined {
+    return this.f.feature;
+  }
+  get appFeature(): string | undefined {
+    return this.f.appFeature;
+  }
+  get volume(): string | undefined {
+    return this.f.volume;
+  }
+  get machine(): string | undefined {
+    return this.f.machine;
+  }
+  get machineFeature(): string | undefined {
+    return this.f.machineFeature;
+  }
+  get mutation(): string | undefined {
+    return this.f.mutation;
+  }
+  get cluster(): string | undefined {
+    return this.f.cluster;
+  }
+  get command(): readonly string[] | undefined {
+    return this.f.command;
+  }
+  get storageObject(): string | undefined {
+    return this.f.storageObject;
+  }
+
   /** Go `Access.Validate`: the shape rules of a Fly access. */
   validate(): void {
     const f = this.f;
@@ -84,9 +135,17 @@ export class FlyioAccess implements Access {
     const appLevel = [f.machine, f.volume, f.appFeature].filter((x) => x !== undefined).length;
     if (appLevel > 0 && f.appId === undefined) throw unspecified("app");
     if (appLevel > 1) throw exclusive("machine, volume, app feature");
-    if (f.cluster !== undefined && f.feature !== FeatureLFSC) throw unspecified(`feature ${FeatureLFSC}`);
-    if ((f.machineFeature !== undefined || f.command !== undefined) && f.machine === undefined)
-      throw unspecified("machine");
+    // lfsc feature-level resource: clusters (Go: no feature → unspecified, another → invalid).
+    if (f.cluster !== undefined) {
+      if (f.feature === undefined) throw unspecified(`feature ${FeatureLFSC}`);
+      if (f.feature !== FeatureLFSC)
+        throw new PermissionError(`invalid access: clusters require the ${FeatureLFSC} feature`, {
+          code: INVALID_ACCESS,
+        });
+    }
+    const machineLevel = [f.command, f.machineFeature].filter((x) => x !== undefined).length;
+    if (machineLevel > 0 && f.machine === undefined) throw unspecified("machine");
+    if (machineLevel > 1) throw exclusive("command execution, machine feature");
   }
 
   /** Go `Access.GetPermittedRoles`: admin-only feature use needs the admin role. */

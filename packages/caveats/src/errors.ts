@@ -11,6 +11,8 @@ export const RESOURCE_UNSPECIFIED = "resource_unspecified";
 export const UNAUTHORIZED_FOR_RESOURCE = "unauthorized_for_resource";
 /** Go `resset.ErrUnauthorizedForAction`. */
 export const UNAUTHORIZED_FOR_ACTION = "unauthorized_for_action";
+/** Go `flyio.ErrUnauthorizedForRole` (AllowedRoles, IsMember). */
+export const UNAUTHORIZED_FOR_ROLE = "unauthorized_for_role";
 /** Go `macaroon.ErrInvalidAccess`: the access is not of a kind this caveat can judge (fails closed). */
 export const INVALID_ACCESS = "invalid_access";
 /** Go `macaroon.ErrBadCaveat`. */

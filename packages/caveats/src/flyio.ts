@@ -17,9 +17,10 @@ import {
   type MacaroonError,
   type MsgpackReader,
   type MsgpackWriter,
+  PermissionError,
   writeCaveatSet,
 } from "@tkdb/macaroon";
-import { FlyioAccess, RoleMember } from "./access.js";
+import { actionOf, FlyioAccess, RoleMember } from "./access.js";
 import { type Action, actionRemove, actionToString, isSubsetOf, parseAction } from "./action.js";
 import { defineCodec, expectArray, structUintCodec, u64JSON } from "./codec.js";
 import {
@@ -29,6 +30,7 @@ import {
   RESOURCE_UNSPECIFIED,
   UNAUTHORIZED_FOR_ACTION,
   UNAUTHORIZED_FOR_RESOURCE,
+  UNAUTHORIZED_FOR_ROLE,
 } from "./errors.js";
 import { type IdKind, ResourceSet } from "./resset.js";
 
@@ -233,11 +235,6 @@ export class IsUser implements Caveat {
   }
 }
 
-/** Access getters IfPresent and Action need: what the request does. */
-function actionOf(a: Access): Action | undefined {
-  return a instanceof FlyioAccess ? a.action : undefined;
-}
-
 /**
  * Type 13 (Go `resset.IfPresent`): if any inner caveat is relevant to the access (returns
  * anything but ErrResourceUnspecified), those caveats decide; otherwise the action must be
@@ -245,9 +242,14 @@ function actionOf(a: Access): Action | undefined {
  */
 export class IfPresent implements Caveat {
   readonly type = CavIfPresent;
+  /**
+   * `reg` names the inner caveats in JSON; it is required so that bodyJSON can never drop them
+   * (an IfPresent whose `ifs` vanished would allow everything its `else` allows).
+   */
   constructor(
     readonly ifs: readonly Caveat[] | null,
     readonly elseAction: Action,
+    private readonly reg: CaveatRegistry,
   ) {}
   encodeBody(w: MsgpackWriter): void {
     w.array(2);
@@ -267,27 +269,28 @@ export class IfPresent implements Caveat {
         if (err) errs.push(err);
       }
     }
-    if (applies) return errs[0];
+    // Go merges every relevant refusal (merr.Append); keep them all as reasons.
+    if (applies)
+      return errs.length <= 1
+        ? errs[0]
+        : new PermissionError(errs.map((e) => e.message).join("; "), {
+            reasons: errs,
+            caveatType: this.type,
+          });
     if (!isSubsetOf(action, this.elseAction)) return actionDenied(this.type, action, this.elseAction);
     return undefined;
   }
   bodyJSON(): unknown {
-    // The registry is needed for inner names; the codec passes it through `toJSONWith`.
-    return { ifs: this.ifs === null ? null : this.ifsJSON, else: actionToString(this.elseAction) };
+    return {
+      ifs: this.ifs === null ? null : caveatSetToJSON(this.ifs, this.reg),
+      else: actionToString(this.elseAction),
+    };
   }
-  /** Set by the codec so bodyJSON can name inner caveats with the registry that decoded them. */
-  ifsJSON: unknown = null;
 }
 
-function ifPresentWith(ifs: Caveat[] | null, elseAction: Action, reg: CaveatRegistry): IfPresent {
-  const c = new IfPresent(ifs, elseAction);
-  c.ifsJSON = ifs === null ? null : caveatSetToJSON(ifs, reg);
-  return c;
-}
-
-/** Make an IfPresent whose JSON names inner caveats with `reg`. */
+/** Make an IfPresent whose JSON names inner caveats with `reg` (e.g. flyRegistry). */
 export function makeIfPresent(ifs: Caveat[] | null, elseAction: Action, reg: CaveatRegistry): IfPresent {
-  return ifPresentWith(ifs, elseAction, reg);
+  return new IfPresent(ifs, elseAction, reg);
 }
 
 /** Type 15: the request must come from this machine (Go `flyio.FromMachine`). */
@@ -322,7 +325,7 @@ export class AllowedRoles implements Caveat {
     if (!(f instanceof FlyioAccess)) return f;
     const role = f.permittedRole();
     if ((role & this.mask) >>> 0 !== role >>> 0)
-      return deny("unauthorized", this.type, "role not allowed by token");
+      return deny(UNAUTHORIZED_FOR_ROLE, this.type, "unauthorized for role: role not allowed by token");
     return undefined;
   }
   bodyJSON(): unknown {
@@ -363,7 +366,8 @@ export class ActionCaveat implements Caveat {
 }
 
 export interface Command {
-  args: readonly string[];
+  /** null is Go's nil slice (msgpack nil, JSON null); it matches like an empty prefix. */
+  args: readonly string[] | null;
   exact: boolean;
 }
 
@@ -374,8 +378,12 @@ export class Commands implements Caveat {
   encodeBody(w: MsgpackWriter): void {
     w.array(this.commands.length);
     for (const c of this.commands) {
-      w.array(2).array(c.args.length);
-      for (const s of c.args) w.str(s);
+      w.array(2);
+      if (c.args === null) w.nil();
+      else {
+        w.array(c.args.length);
+        for (const s of c.args) w.str(s);
+      }
       w.bool(c.exact);
     }
   }
@@ -385,8 +393,9 @@ export class Commands implements Caveat {
     const argv = f.f.command;
     if (argv === undefined) return deny(RESOURCE_UNSPECIFIED, this.type, "resource unspecified: command");
     for (const c of this.commands) {
-      if (c.exact ? c.args.length !== argv.length : argv.length < c.args.length) continue;
-      if (c.args.every((s, i) => argv[i] === s)) return undefined;
+      const args = c.args ?? [];
+      if (c.exact ? args.length !== argv.length : argv.length < args.length) continue;
+      if (args.every((s, i) => argv[i] === s)) return undefined;
     }
     return deny(UNAUTHORIZED_FOR_RESOURCE, this.type, "unauthorized for command");
   }
@@ -459,12 +468,12 @@ export const flyioCodecs = [
       let ifs: Caveat[] | null = null;
       if (r.isNil()) r.nil();
       else ifs = decodeCaveatSet(r, reg);
-      return ifPresentWith(ifs, actionUint(r), reg);
+      return new IfPresent(ifs, actionUint(r), reg);
     },
     (b, reg) => {
       const o = jsonObject(b, "IfPresent");
       const ifs = o.ifs === null || o.ifs === undefined ? null : caveatSetFromJSON(o.ifs, reg);
-      return ifPresentWith(ifs, parseAction(o.else, "IfPresent.else"), reg);
+      return new IfPresent(ifs, parseAction(o.else, "IfPresent.else"), reg);
     },
   ),
   MachineFeatureSet.codec,
@@ -505,7 +514,7 @@ export const flyioCodecs = [
       const cmds: Command[] = [];
       for (let i = 0; i < n; i++) {
         expectArray(r, 2, "Command");
-        cmds.push({ args: strList(r) ?? [], exact: r.bool() });
+        cmds.push({ args: strList(r), exact: r.bool() });
       }
       return new Commands(cmds);
     },
@@ -516,7 +525,7 @@ export const flyioCodecs = [
           const o = jsonObject(c, `Commands[${i}]`);
           if (o.exact !== undefined && typeof o.exact !== "boolean")
             throw new CaveatError("bad_caveat_json", `Commands[${i}].exact: expected a boolean`);
-          return { args: strListJSON(o.args, `Commands[${i}].args`) ?? [], exact: o.exact === true };
+          return { args: strListJSON(o.args, `Commands[${i}].args`), exact: o.exact === true };
         }),
       );
     },

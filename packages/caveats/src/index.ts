@@ -10,6 +10,8 @@ import { flyioCodecs } from "./flyio.js";
 import { petsemCodecs } from "./petsem.js";
 
 export {
+  type ActionAccess,
+  actionOf,
   DischargeRequest,
   FeatureLFSC,
   FlyioAccess,
@@ -65,6 +67,7 @@ export {
   RESOURCE_UNSPECIFIED,
   UNAUTHORIZED_FOR_ACTION,
   UNAUTHORIZED_FOR_RESOURCE,
+  UNAUTHORIZED_FOR_ROLE,
 } from "./errors.js";
 export {
   ActionCaveat,

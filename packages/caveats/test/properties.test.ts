@@ -5,17 +5,23 @@ import {
   decodeCaveatSet,
   encodeCaveatSet,
   stringifyJSON,
+  ValidityWindow,
   validateCaveats,
 } from "@tkdb/macaroon";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   ActionCaveat,
+  AllowedRoles,
   Apps,
   Commands,
+  ConfineOrganization,
+  ConfineUser,
+  DischargeRequest,
   FeatureSet,
   FlyioAccess,
   FlySrc,
+  FromMachine,
   flyRegistry,
   IsMember,
   Machines,
@@ -27,6 +33,8 @@ import {
   ResourceSet,
   SecretOps,
   SecretScope,
+  StorageObjects,
+  Volumes,
 } from "../src/index.js";
 
 const action = fc.integer({ min: 0, max: 0x1f });
@@ -43,10 +51,27 @@ const leaf: fc.Arbitrary<Caveat> = fc.oneof(
   action.map((a) => new ActionCaveat(a)),
   fc.array(name, { maxLength: 3 }).map((m) => new Mutations(m)),
   fc
-    .array(fc.record({ args: fc.array(name, { maxLength: 3 }), exact: fc.boolean() }), { maxLength: 2 })
+    .array(
+      fc.record({
+        args: fc.option(fc.array(name, { maxLength: 3 }), { nil: null }),
+        exact: fc.boolean(),
+      }),
+      { maxLength: 2 },
+    )
     .map((c) => new Commands(c)),
   fc.tuple(name, name, fc.constantFrom("", "i")).map(([o, a, i]) => new FlySrc(o, a, i)),
   fc.constant(new IsMember()),
+  fc.constantFrom(1, 2, 3, 0xffffffff).map((m) => new AllowedRoles(m)),
+  fc.dictionary(name, action, { maxKeys: 2 }).map((d) => new Volumes.Class(ResourceSet.of("string", d))),
+  fc
+    .dictionary(fc.constantFrom("s/", "s/a", "t/"), action, { maxKeys: 2 })
+    .map((d) => new StorageObjects.Class(ResourceSet.of("prefix", d))),
+  name.map((m) => new FromMachine(m)),
+  smallId.map((o) => new ConfineOrganization(o)),
+  smallId.map((u) => new ConfineUser(u)),
+  fc
+    .tuple(fc.bigInt({ min: 0n, max: 100n }), fc.bigInt({ min: 0n, max: 100n }))
+    .map(([a, b]) => new ValidityWindow(a, b)),
   fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map((s) => new MaxValidity(s)),
   fc.subarray(["set", "unset", "list", "rollback", "resolve"] as const).map((o) => new SecretOps(o)),
   fc
@@ -70,18 +95,36 @@ const flyAccess = fc
     orgId: smallId,
     appId: fc.option(fc.bigInt({ min: 1n, max: 3n }), { nil: undefined }),
     feature: fc.option(name, { nil: undefined }),
+    volume: fc.option(name, { nil: undefined }),
+    sourceMachine: fc.option(name, { nil: undefined }),
+    storageObject: fc.option(fc.constantFrom("s/a/1", "s/b", "t/x"), { nil: undefined }),
+    now: fc.constant(new Date(50_000)),
   })
-  .filter((f) => !(f.appId !== undefined && f.feature !== undefined))
+  .map((f) => (f.volume !== undefined && f.appId === undefined ? { ...f, volume: undefined } : f))
   .map((f) => new FlyioAccess(f));
+const dischargeRequest = fc
+  .record({
+    userId: smallId,
+    orgs: fc.array(smallId, { maxLength: 2 }),
+    life: fc.integer({ min: 0, max: 200 }),
+  })
+  .map(
+    ({ userId, orgs, life }) =>
+      new DischargeRequest({
+        flyio: [{ userId, organizationIds: orgs }],
+        now: new Date(50_000),
+        expiry: new Date(50_000 + life * 1000),
+      }),
+  );
 const petsemAccess = fc
   .tuple(
     fc.constantFrom("set", "unset", "list", "rollback", "resolve" as const),
     fc.bigInt({ min: 1n, max: 3n }),
     fc.bigInt({ min: 1n, max: 3n }),
   )
-  .map(([op, o, a]) => new PetsemAccess(op, o, a));
+  .map(([op, o, a]) => new PetsemAccess(op, o, a, new Date(50_000)));
 
-const allows = (cavs: readonly Caveat[], a: FlyioAccess | PetsemAccess) => {
+const allows = (cavs: readonly Caveat[], a: FlyioAccess | PetsemAccess | DischargeRequest) => {
   try {
     validateCaveats(cavs, a);
     return true;
@@ -122,10 +165,15 @@ describe("properties", () => {
 
   it("attenuation never widens: whatever A ∪ B allows, A allows", () => {
     fc.assert(
-      fc.property(caveatSet, caveatSet, fc.oneof(flyAccess, petsemAccess), (a, b, acc) => {
-        if (allows([...a, ...b], acc)) expect(allows(a, acc)).toBe(true);
-      }),
-      { numRuns: 300 },
+      fc.property(
+        fc.array(caveat, { maxLength: 2 }),
+        fc.array(caveat, { maxLength: 2 }),
+        fc.oneof(flyAccess, petsemAccess, dischargeRequest),
+        (a, b, acc) => {
+          if (allows([...a, ...b], acc)) expect(allows(a, acc)).toBe(true);
+        },
+      ),
+      { numRuns: 1000 },
     );
   });
 });

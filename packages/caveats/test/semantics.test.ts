@@ -206,4 +206,18 @@ describe("petsem caveats", () => {
     const expired = [new SecretOps(["list"]), new ValidityWindow(0n, 5n)];
     expect(() => validateCaveats(expired, new PetsemAccess("list", 1n, 1n, now))).toThrow(PermissionError);
   });
+  it("PetsemAccess.validate requires a known op and positive org and app IDs, whatever the caveats", () => {
+    for (const a of [
+      new PetsemAccess("read" as never, 1n, 1n),
+      new PetsemAccess("list", 0n, 1n),
+      new PetsemAccess("list", 1n, 0n),
+    ])
+      expect(() => validateCaveats([], a)).toThrow(PermissionError);
+    expect(() => validateCaveats([], new PetsemAccess("list", 1n, 1n))).not.toThrow();
+  });
+  it("a reader cannot be attenuated into a writer, nor a writer into a reader", () => {
+    const reader: Caveat[] = [new SecretOps(["resolve"]), new SecretOps(WRITER_OPS)];
+    for (const op of ["set", "unset", "list", "rollback", "resolve"] as const)
+      expect(() => validateCaveats(reader, new PetsemAccess(op, 1n, 1n))).toThrow(PermissionError);
+  });
 });
