@@ -4,18 +4,49 @@
  *   serve                                   run the HTTP/Noise server (env: see src/env.ts)
  *   token mint --writer [--org N [--app N]] [--ttl SECONDS]
  *   token mint --reader [--ttl SECONDS]
+ *   backup restore --output PATH [--timestamp RFC3339]
+ *                                           restore the Litestream replica (PETSEM_LITESTREAM_REPLICA) of
+ *                                           PETSEM_DATA_DIR/petsem.db into a NEW file, latest or as of the
+ *                                           timestamp; it must open with PETSEM_KEK or nothing is written
  * Tokens are printed to stdout only; nothing secret is ever logged.
  */
 import { generateKeyHex, noiseKeyPair } from "./crypto.js";
 import { loadConfig } from "./env.js";
-import { isPetsemError } from "./errors.js";
-import { openPetsem, startPetsem } from "./server.js";
+import { isPetsemError, PetsemError } from "./errors.js";
+import { restoreBackup } from "./litestream.js";
+import { openPetsem, petsemDbFile, startPetsem } from "./server.js";
 
 function usage(): never {
   process.stderr.write(
-    "usage: petsem keygen | serve | token mint (--writer [--org N [--app N]] | --reader) [--ttl SECONDS]\n",
+    [
+      "usage: petsem keygen | serve | token mint (--writer [--org N [--app N]] | --reader) [--ttl SECONDS]",
+      "       petsem backup restore --output PATH [--timestamp RFC3339]",
+      "",
+    ].join("\n"),
   );
   process.exit(2);
+}
+
+const RFC3339_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
+
+/** `--timestamp` must be a full RFC 3339 time (with a zone), e.g. 2026-01-02T03:04:05Z. */
+function parseTimestamp(text: string): Date {
+  const d = new Date(text);
+  if (!RFC3339_RE.test(text) || Number.isNaN(d.getTime())) {
+    throw new PetsemError(
+      "invalid_request",
+      "--timestamp must be an RFC 3339 time such as 2026-01-02T03:04:05Z",
+    );
+  }
+  return d;
+}
+
+function stringFlag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i < 0) return undefined;
+  const v = args[i + 1];
+  if (v === undefined || v.startsWith("--")) usage();
+  return v;
 }
 
 function flag(args: string[], name: string): string | undefined {
@@ -43,15 +74,40 @@ async function main(argv: string[]): Promise<void> {
   }
   if (cmd === "serve") {
     const config = loadConfig(process.env, { requireNoiseKey: true });
-    const running = await startPetsem(config);
-    process.stdout.write(
-      `${JSON.stringify({ petsem: running.url, noise_public_key: Buffer.from(running.publicKey).toString("hex") })}\n`,
-    );
+    const running = await startPetsem({
+      ...config,
+      // Litestream's warnings and errors only (its info lines are one per sync).
+      onLitestreamLog: (line) => {
+        if (/level=(WARN|ERROR)/.test(line)) process.stderr.write(`litestream: ${line}\n`);
+      },
+    });
+    let closing = false;
+    // Handlers before the ready line: a SIGTERM sent as soon as it is read must find them.
     const stop = () => {
-      void running.close().then(() => process.exit(0));
+      closing = true;
+      void running.close().then(
+        () => process.exit(0),
+        (e: unknown) => {
+          process.stderr.write(
+            `petsem: ${isPetsemError(e) ? `${e.code}: ${e.message}` : "unexpected error"}\n`,
+          );
+          process.exit(1);
+        },
+      );
     };
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
+    void running.replication?.exited.then((code) => {
+      if (!closing)
+        process.stderr.write(`petsem: litestream exited unexpectedly (code ${code}); backups stopped\n`);
+    });
+    process.stdout.write(
+      `${JSON.stringify({
+        petsem: running.url,
+        noise_public_key: Buffer.from(running.publicKey).toString("hex"),
+        backup: config.litestream === null ? null : config.litestream.replica,
+      })}\n`,
+    );
     return;
   }
   if (cmd === "token" && rest[0] === "mint") {
@@ -74,6 +130,34 @@ async function main(argv: string[]): Promise<void> {
     } finally {
       store.close();
     }
+    return;
+  }
+  if (cmd === "backup" && rest[0] === "restore") {
+    const args = rest.slice(1);
+    const output = stringFlag(args, "--output");
+    const ts = stringFlag(args, "--timestamp");
+    if (output === undefined) usage();
+    const timestamp = ts === undefined ? undefined : parseTimestamp(ts);
+    const config = loadConfig(process.env);
+    if (config.litestream === null) {
+      throw new PetsemError("config", "PETSEM_LITESTREAM_REPLICA is required to restore a backup");
+    }
+    const result = await restoreBackup({
+      replica: config.litestream,
+      dbPath: petsemDbFile(config),
+      outputPath: output,
+      kek: config.kek,
+      backend: config.backend,
+      ...(timestamp === undefined ? {} : { timestamp }),
+    });
+    process.stdout.write(
+      `${JSON.stringify({
+        restored: result.outputPath,
+        timestamp: timestamp === undefined ? "latest" : timestamp.toISOString(),
+        ms: Math.round(result.ms),
+        apps: result.apps,
+      })}\n`,
+    );
     return;
   }
   usage();

@@ -13,6 +13,8 @@
  * | PETSEM_TKDB_LOCATION | tkdb's location (the 3P caveat's location) | https://api.fly.io/v1 |
  * | PETSEM_LOCATION | petsem's token location | https://api.fly.io/secrets/v1 |
  * | PETSEM_CRYPTO_BACKEND | native or noble | native |
+ * | PETSEM_LITESTREAM_REPLICA | Litestream replica: `file:///abs/path` or `s3://bucket/path` | unset = no backup |
+ * | PETSEM_LITESTREAM_SYNC_INTERVAL | how often Litestream ships WAL frames (Go duration: 500ms, 1s, 1m) | 1s |
  */
 import { readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
@@ -22,6 +24,17 @@ import { PetsemError } from "./errors.js";
 export const DEFAULT_PETSEM_LOCATION = "https://api.fly.io/secrets/v1";
 export const DEFAULT_TKDB_LOCATION = "https://api.fly.io/v1";
 export const DEFAULT_PORT = 7402;
+
+/** Continuous backup with Litestream (src/litestream.ts). */
+export interface LitestreamConfig {
+  /** `file:///absolute/path` or `s3://bucket/path` */
+  readonly replica: string;
+  /** Go duration, e.g. `1s` */
+  readonly syncInterval: string;
+}
+
+export const DEFAULT_SYNC_INTERVAL = "1s";
+const DURATION_RE = /^[1-9]\d{0,6}(ms|s|m|h)$/;
 
 export interface PetsemConfig {
   readonly host: string;
@@ -33,6 +46,8 @@ export interface PetsemConfig {
   readonly tkdbLocation: string;
   readonly location: string;
   readonly backend: BackendName;
+  /** null when PETSEM_LITESTREAM_REPLICA is unset: no backup runs */
+  readonly litestream: LitestreamConfig | null;
 }
 
 export type EnvSource = Readonly<Record<string, string | undefined>>;
@@ -77,6 +92,51 @@ function parseUrl(env: EnvSource, name: string, dflt: string): string {
   return v;
 }
 
+/** Validates a Litestream replica URL: `file://` with an absolute path, or `s3://bucket[/path]`. */
+export function parseReplicaUrl(v: string, name = "PETSEM_LITESTREAM_REPLICA"): string {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw configError(`${name} must be a file:// or s3:// URL`);
+  }
+  if (u.protocol === "file:") {
+    if (
+      u.host !== "" ||
+      !u.pathname.startsWith("/") ||
+      u.pathname === "/" ||
+      u.search !== "" ||
+      u.hash !== ""
+    ) {
+      throw configError(`${name} must be file:///absolute/path`);
+    }
+    return v;
+  }
+  if (u.protocol === "s3:") {
+    if (u.host === "" || u.username !== "" || u.password !== "") {
+      throw configError(
+        `${name} must be s3://bucket/path (credentials go in LITESTREAM_ACCESS_KEY_ID/SECRET)`,
+      );
+    }
+    return v;
+  }
+  throw configError(`${name} must be a file:// or s3:// URL`);
+}
+
+function parseLitestream(env: EnvSource): LitestreamConfig | null {
+  const replica = env.PETSEM_LITESTREAM_REPLICA;
+  const interval = env.PETSEM_LITESTREAM_SYNC_INTERVAL;
+  let syncInterval = DEFAULT_SYNC_INTERVAL;
+  if (interval !== undefined && interval !== "") {
+    if (!DURATION_RE.test(interval)) {
+      throw configError("PETSEM_LITESTREAM_SYNC_INTERVAL must be a duration like 500ms, 1s, 1m");
+    }
+    syncInterval = interval;
+  }
+  if (replica === undefined || replica === "") return null;
+  return { replica: parseReplicaUrl(replica), syncInterval };
+}
+
 export interface LoadOptions {
   /** Keys that are optional for the command at hand (e.g. `token mint` needs no Noise key). */
   readonly requireNoiseKey?: boolean;
@@ -119,5 +179,6 @@ export function loadConfig(env: EnvSource = process.env, opts: LoadOptions = {})
     tkdbLocation: parseUrl(env, "PETSEM_TKDB_LOCATION", DEFAULT_TKDB_LOCATION),
     location: parseUrl(env, "PETSEM_LOCATION", DEFAULT_PETSEM_LOCATION),
     backend: backendRaw,
+    litestream: parseLitestream(env),
   };
 }

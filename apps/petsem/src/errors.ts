@@ -19,6 +19,7 @@ export type PetsemErrorCode =
   | "idempotency_mismatch" // a request id was reused with different arguments
   | "unauthorized" // no valid token
   | "forbidden" // the token does not allow this operation
+  | "backup" // Litestream (backup/restore) could not be started or failed
   | "internal";
 
 /** The status each code maps to (secrets-model.md §5.2); used by the RPC layer, in one place. */
@@ -38,6 +39,7 @@ export const ERROR_STATUS: Readonly<Record<PetsemErrorCode, number>> = {
   idempotency_mismatch: 422,
   unauthorized: 401,
   forbidden: 403,
+  backup: 500,
   internal: 500,
 };
 

@@ -3,13 +3,33 @@ export type { BackendName, Primitives } from "./crypto.js";
 export { backends } from "./crypto.js";
 export {
   DEFAULT_PETSEM_LOCATION,
+  DEFAULT_SYNC_INTERVAL,
   DEFAULT_TKDB_LOCATION,
+  type LitestreamConfig,
   loadConfig,
   type PetsemConfig,
 } from "./env.js";
 export { ERROR_STATUS, isPetsemError, PetsemError, type PetsemErrorCode } from "./errors.js";
+export {
+  generations,
+  litestreamBinary,
+  type ReplicaSpec,
+  type Replication,
+  type ReplicationOptions,
+  type RestoreBackupOptions,
+  type RestoreOptions,
+  restore,
+  restoreBackup,
+  startReplication,
+} from "./litestream.js";
 export type { Authorization, Authorizer, PetsemOp } from "./rpc.js";
-export { openPetsem, type RunningPetsem, type StartPetsemConfig, startPetsem } from "./server.js";
+export {
+  openPetsem,
+  petsemDbFile,
+  type RunningPetsem,
+  type StartPetsemConfig,
+  startPetsem,
+} from "./server.js";
 export {
   type AuditEntry,
   type AuditSink,

@@ -8,8 +8,9 @@ import type { KeyPair } from "@tkdb/noise";
 import { createPetsemApp } from "./app.js";
 import { petsemCaveatKit } from "./caveat-kit.js";
 import { type BackendName, noiseKeyPair } from "./crypto.js";
-import { DEFAULT_PETSEM_LOCATION, DEFAULT_TKDB_LOCATION } from "./env.js";
+import { DEFAULT_PETSEM_LOCATION, DEFAULT_TKDB_LOCATION, type LitestreamConfig } from "./env.js";
 import { PetsemError } from "./errors.js";
+import { type Replication, type ReplicationOptions, startReplication } from "./litestream.js";
 import { SecretStore } from "./store.js";
 import { PetsemAuthority } from "./tokens.js";
 
@@ -27,6 +28,10 @@ export interface StartPetsemConfig {
   readonly location?: string;
   readonly backend?: BackendName;
   readonly now?: () => number;
+  /** continuous backup with Litestream; null/undefined = none */
+  readonly litestream?: LitestreamConfig | null;
+  /** Litestream's log lines (paths and positions only) */
+  readonly onLitestreamLog?: ReplicationOptions["onLog"];
 }
 
 export interface RunningPetsem {
@@ -36,12 +41,20 @@ export interface RunningPetsem {
   readonly publicKey: Uint8Array;
   readonly store: SecretStore;
   readonly authority: PetsemAuthority;
+  /** the running Litestream child, when a replica is configured */
+  readonly replication: Replication | null;
+  /** closes the server, then stops Litestream (final sync), then closes the database */
   close(): Promise<void>;
+}
+
+/** The database file a config names: `file`, else `<dataDir>/petsem.db`. */
+export function petsemDbFile(config: Pick<StartPetsemConfig, "file" | "dataDir">): string {
+  return config.file ?? join(config.dataDir ?? "./data/petsem", "petsem.db");
 }
 
 /** Opens the store and the authority without serving (CLI `token mint`, tests, bench). */
 export function openPetsem(config: StartPetsemConfig): { store: SecretStore; authority: PetsemAuthority } {
-  const file = config.file ?? join(config.dataDir ?? "./data/petsem", "petsem.db");
+  const file = petsemDbFile(config);
   const store = SecretStore.open({
     file,
     kek: config.kek,
@@ -70,6 +83,19 @@ export async function startPetsem(config: StartPetsemConfig): Promise<RunningPet
   }
   const staticKeyPair: KeyPair = noiseKeyPair(config.noiseStaticKey, config.backend ?? "native");
   const { store, authority } = openPetsem(config);
+  let replication: Replication | null = null;
+  if (config.litestream) {
+    try {
+      replication = await startReplication(
+        petsemDbFile(config),
+        config.litestream,
+        config.onLitestreamLog === undefined ? {} : { onLog: config.onLitestreamLog },
+      );
+    } catch (e) {
+      store.close();
+      throw e;
+    }
+  }
   const app = createPetsemApp({
     store,
     authorizer: authority,
@@ -78,20 +104,27 @@ export async function startPetsem(config: StartPetsemConfig): Promise<RunningPet
     ...(config.now === undefined ? {} : { now: config.now }),
   });
   const host = config.host ?? "127.0.0.1";
-  const { server, port } = await new Promise<{ server: ReturnType<typeof serve>; port: number }>(
-    (resolve, reject) => {
+  let listening: { server: ReturnType<typeof serve>; port: number };
+  try {
+    listening = await new Promise<{ server: ReturnType<typeof serve>; port: number }>((resolve, reject) => {
       const s = serve({ fetch: app.fetch, hostname: host, port: config.port ?? 0 }, (info) =>
         resolve({ server: s, port: info.port }),
       );
       s.once("error", reject);
-    },
-  );
+    });
+  } catch (e) {
+    await replication?.stop().catch(() => undefined);
+    store.close();
+    throw e;
+  }
+  const { server, port } = listening;
   let closed = false;
   return {
     url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
     publicKey: staticKeyPair.publicKey,
     store,
     authority,
+    replication,
     async close() {
       if (closed) return;
       closed = true;
@@ -99,7 +132,12 @@ export async function startPetsem(config: StartPetsemConfig): Promise<RunningPet
         server.close(() => resolve());
         (server as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
-      store.close();
+      // Litestream's final sync first, while the database is still open and its WAL intact.
+      try {
+        await replication?.stop();
+      } finally {
+        store.close();
+      }
     },
   };
 }

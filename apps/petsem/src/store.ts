@@ -742,6 +742,14 @@ export class SecretStore {
     return this.getApp(checkId(org, "org"), checkId(app, "app"))?.appVersion ?? 0;
   }
 
+  /** Every app's current version (public metadata; used to report what a restore contains). */
+  appVersions(): Array<{ org: string; app: string; appVersion: number }> {
+    return this.db
+      .select({ org: t.apps.org, app: t.apps.app, appVersion: t.apps.appVersion })
+      .from(t.apps)
+      .all();
+  }
+
   /** Recomputes the audit hash chain; `brokenAt` is the first seq that does not verify. */
   verifyAuditChain(): { ok: boolean; count: number; brokenAt?: number } {
     return verifyAuditChain(this.db, this.crypto);

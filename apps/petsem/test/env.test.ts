@@ -62,4 +62,43 @@ describe("env: the only reader of process.env", () => {
     );
     expect(c.noiseStaticKey?.length).toBe(32);
   });
+
+  it("Litestream: no replica means no backup; file:// and s3:// replicas and a sync interval are accepted", () => {
+    expect(loadConfig({ PETSEM_KEK: KEK_HEX }).litestream).toBeNull();
+    expect(
+      loadConfig({ PETSEM_KEK: KEK_HEX, PETSEM_LITESTREAM_REPLICA: "file:///backups/petsem" }).litestream,
+    ).toEqual({ replica: "file:///backups/petsem", syncInterval: "1s" });
+    expect(
+      loadConfig({
+        PETSEM_KEK: KEK_HEX,
+        PETSEM_LITESTREAM_REPLICA: "s3://bucket/petsem",
+        PETSEM_LITESTREAM_SYNC_INTERVAL: "250ms",
+      }).litestream,
+    ).toEqual({ replica: "s3://bucket/petsem", syncInterval: "250ms" });
+  });
+
+  it("Litestream: bad replica URLs and intervals are config errors that name the variable, not the value", () => {
+    for (const bad of [
+      "/no/scheme",
+      "file://host/path",
+      "file:///?x=1",
+      "https://example.com/x",
+      "s3://KEYID:SECRETVALUE@bucket/x",
+      "not a url",
+    ]) {
+      const msg = configError({ PETSEM_KEK: KEK_HEX, PETSEM_LITESTREAM_REPLICA: bad });
+      expect(msg).toMatch(/PETSEM_LITESTREAM_REPLICA/);
+      expect(msg).not.toContain(bad);
+      expect(msg).not.toContain("SECRETVALUE");
+    }
+    for (const bad of ["1", "0s", "fast", "-1s", "1.5s"]) {
+      expect(
+        configError({
+          PETSEM_KEK: KEK_HEX,
+          PETSEM_LITESTREAM_REPLICA: "file:///b",
+          PETSEM_LITESTREAM_SYNC_INTERVAL: bad,
+        }),
+      ).toMatch(/PETSEM_LITESTREAM_SYNC_INTERVAL/);
+    }
+  });
 });
