@@ -1,0 +1,141 @@
+/**
+ * The only file of tkdb that calls cryptography (token crypto lives in @tkdb/macaroon, Noise in
+ * @tkdb/noise). Primitives, fixed: ChaCha20-Poly1305 (RFC 8439) with a random 96-bit nonce to
+ * seal root keys under the key-encryption key (KEK), SHA-256 for the audit hash chain, a CSPRNG.
+ * Two backends with the same interface: node:crypto ("native") and @noble ("noble").
+ */
+import * as nodeCrypto from "node:crypto";
+import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
+import { randomBytes as nobleRandom } from "@noble/hashes/utils.js";
+import { TkdbError } from "./errors.js";
+
+export interface Primitives {
+  readonly name: "native" | "noble";
+  random(n: number): Uint8Array;
+  sha256(data: Uint8Array): Uint8Array;
+  /** nonce(12) ‖ ciphertext ‖ tag(16). */
+  aeadSeal(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array, aad: Uint8Array): Uint8Array;
+  /** Throws on any authentication failure. */
+  aeadOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array;
+}
+
+const TAG = 16;
+const NONCE = 12;
+
+export const native: Primitives = {
+  name: "native",
+  random: (n) => new Uint8Array(nodeCrypto.randomBytes(n)),
+  sha256: (d) => new Uint8Array(nodeCrypto.createHash("sha256").update(d).digest()),
+  aeadSeal(key, nonce, plain, aad) {
+    const c = nodeCrypto.createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG });
+    c.setAAD(aad, { plaintextLength: plain.length });
+    const ct = Buffer.concat([c.update(plain), c.final(), c.getAuthTag()]);
+    return new Uint8Array(ct);
+  },
+  aeadOpen(key, nonce, sealed, aad) {
+    if (sealed.length < TAG) throw new Error("short");
+    const d = nodeCrypto.createDecipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG });
+    d.setAAD(aad, { plaintextLength: sealed.length - TAG });
+    d.setAuthTag(sealed.subarray(sealed.length - TAG));
+    return new Uint8Array(Buffer.concat([d.update(sealed.subarray(0, sealed.length - TAG)), d.final()]));
+  },
+};
+
+export const noble: Primitives = {
+  name: "noble",
+  random: (n) => nobleRandom(n),
+  sha256: (d) => nobleSha256(d),
+  aeadSeal: (key, nonce, plain, aad) => chacha20poly1305(key, nonce, aad).encrypt(plain),
+  aeadOpen: (key, nonce, sealed, aad) => chacha20poly1305(key, nonce, aad).decrypt(sealed),
+};
+
+export const backends: readonly Primitives[] = [native, noble];
+
+const enc = new TextEncoder();
+
+/** AAD binds a sealed root key to its org and kid: a row copied to another org fails to open. */
+function rootKeyAad(org: string, kid: Uint8Array): Uint8Array {
+  const o = enc.encode(`tkdb/root-key/v1\0${org}\0`);
+  const out = new Uint8Array(o.length + kid.length);
+  out.set(o);
+  out.set(kid, o.length);
+  return out;
+}
+
+function assertKek(kek: Uint8Array): void {
+  if (!(kek instanceof Uint8Array) || kek.length !== 32)
+    throw new TkdbError("config", "KEK must be 32 bytes");
+}
+
+export function sealRootKey(p: Primitives, kek: Uint8Array, org: string, kid: Uint8Array, key: Uint8Array) {
+  assertKek(kek);
+  const nonce = p.random(NONCE);
+  const ct = p.aeadSeal(kek, nonce, key, rootKeyAad(org, kid));
+  const out = new Uint8Array(NONCE + ct.length);
+  out.set(nonce);
+  out.set(ct, NONCE);
+  return out;
+}
+
+export function unsealRootKey(
+  p: Primitives,
+  kek: Uint8Array,
+  org: string,
+  kid: Uint8Array,
+  sealed: Uint8Array,
+): Uint8Array {
+  assertKek(kek);
+  try {
+    return p.aeadOpen(kek, sealed.subarray(0, NONCE), sealed.subarray(NONCE), rootKeyAad(org, kid));
+  } catch (cause) {
+    throw new TkdbError("corrupt", `root key of org ${org} does not open with this KEK`, { cause });
+  }
+}
+
+const CHECK_AAD = enc.encode("tkdb/kek-check/v1");
+
+/** A value sealed under the KEK at first start; opening it later proves the KEK is the same one. */
+export function kekCheckValue(p: Primitives, kek: Uint8Array): Uint8Array {
+  assertKek(kek);
+  const nonce = p.random(NONCE);
+  const ct = p.aeadSeal(kek, nonce, new Uint8Array(0), CHECK_AAD);
+  const out = new Uint8Array(NONCE + ct.length);
+  out.set(nonce);
+  out.set(ct, NONCE);
+  return out;
+}
+
+export function checkKek(p: Primitives, kek: Uint8Array, check: Uint8Array): boolean {
+  assertKek(kek);
+  try {
+    p.aeadOpen(kek, check.subarray(0, NONCE), check.subarray(NONCE), CHECK_AAD);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function randomBytes(n: number, p: Primitives = native): Uint8Array {
+  return p.random(n);
+}
+
+export function sha256Hex(data: string, p: Primitives = native): string {
+  return Buffer.from(p.sha256(enc.encode(data))).toString("hex");
+}
+
+/** X25519 key pair for the Noise static key (keygen). */
+export function x25519KeyPair(): { publicKey: Uint8Array; secretKey: Uint8Array } {
+  const kp = nodeCrypto.generateKeyPairSync("x25519");
+  const priv = kp.privateKey.export({ format: "jwk" }).d as string;
+  const pub = kp.publicKey.export({ format: "jwk" }).x as string;
+  return {
+    secretKey: new Uint8Array(Buffer.from(priv, "base64url")),
+    publicKey: new Uint8Array(Buffer.from(pub, "base64url")),
+  };
+}
+
+/** Constant-time equality on bytes. */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && nodeCrypto.timingSafeEqual(a, b);
+}

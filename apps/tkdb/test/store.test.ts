@@ -1,0 +1,199 @@
+import { writeFileSync } from "node:fs";
+import Database from "better-sqlite3";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { toOpenSearchBulk } from "../src/audit.js";
+import { backends, checkKek, kekCheckValue, randomBytes, sealRootKey, unsealRootKey } from "../src/crypto.js";
+import { loadConfig } from "../src/env.js";
+import { ConfigError, TkdbError } from "../src/errors.js";
+import { startTkdb } from "../src/server.js";
+import { DrizzleStore, verifyAuditChain } from "../src/store.js";
+import { fixture, tempDir } from "./helpers.js";
+
+let t: ReturnType<typeof tempDir>;
+beforeEach(() => {
+  t = tempDir();
+});
+afterEach(() => t.cleanup());
+
+describe.each(backends)("crypto ($name backend)", (p) => {
+  const kek = randomBytes(32);
+  const kid = randomBytes(16);
+  const key = randomBytes(32);
+
+  it("a sealed root key opens with the same KEK, org and kid", () => {
+    expect(unsealRootKey(p, kek, "7", kid, sealRootKey(p, kek, "7", kid, key))).toEqual(key);
+  });
+
+  it("a sealed root key refuses another org, another kid, another KEK or a flipped bit", () => {
+    const s = sealRootKey(p, kek, "7", kid, key);
+    expect(() => unsealRootKey(p, kek, "8", kid, s)).toThrow(TkdbError);
+    expect(() => unsealRootKey(p, kek, "7", randomBytes(16), s)).toThrow(TkdbError);
+    expect(() => unsealRootKey(p, randomBytes(32), "7", kid, s)).toThrow(TkdbError);
+    const f = s.slice();
+    f[20] = (f[20] as number) ^ 1;
+    expect(() => unsealRootKey(p, kek, "7", kid, f)).toThrow(TkdbError);
+  });
+
+  it("both backends open each other's sealed keys and check values", () => {
+    for (const q of backends) {
+      expect(unsealRootKey(q, kek, "7", kid, sealRootKey(p, kek, "7", kid, key))).toEqual(key);
+      expect(checkKek(q, kek, kekCheckValue(p, kek))).toBe(true);
+      expect(checkKek(q, randomBytes(32), kekCheckValue(p, kek))).toBe(false);
+    }
+    expect(p.sha256(new Uint8Array([1, 2]))).toEqual(backends[0]!.sha256(new Uint8Array([1, 2])));
+  });
+});
+
+describe("storage and audit chain", () => {
+  it("the blacklist table has Fly's published columns", () => {
+    const s = new DrizzleStore(`${t.dir}/a.db`, backends[0]!);
+    s.close();
+    const db = new Database(`${t.dir}/a.db`);
+    const sql = (db.prepare("SELECT sql FROM sqlite_master WHERE name='blacklist'").get() as { sql: string })
+      .sql;
+    db.close();
+    expect(sql).toMatch(
+      /nonce BLOB NOT NULL UNIQUE,\s*required_until DATETIME,\s*created_at DATETIME DEFAULT CURRENT_TIMESTAMP/,
+    );
+  });
+
+  it("an untouched chain verifies; editing any field or deleting a record is detected at that seq", () => {
+    const s = new DrizzleStore(`${t.dir}/a.db`, backends[0]!);
+    for (let i = 0; i < 5; i++)
+      s.appendAudit({ op: "mint", actor: "c", subject: "7", details: { i } }, 1000 + i);
+    expect(verifyAuditChain(backends[1]!, s.auditRecords())).toBeNull();
+    s.close();
+    const db = new Database(`${t.dir}/a.db`);
+    db.prepare("UPDATE audit SET details = ? WHERE seq = 3").run(JSON.stringify({ i: 99 }));
+    const s2 = new DrizzleStore(`${t.dir}/a.db`, backends[0]!);
+    expect(verifyAuditChain(backends[0]!, s2.auditRecords())).toBe(3);
+    db.prepare("UPDATE audit SET details = ? WHERE seq = 3").run(JSON.stringify({ i: 2 }));
+    expect(verifyAuditChain(backends[0]!, s2.auditRecords())).toBeNull();
+    db.prepare("DELETE FROM audit WHERE seq = 2").run();
+    expect(verifyAuditChain(backends[0]!, s2.auditRecords())).toBe(3);
+    db.close();
+    s2.close();
+  });
+
+  it("audit export writes an OpenSearch bulk action line and a document per record", () => {
+    const s = new DrizzleStore(`${t.dir}/a.db`, backends[0]!);
+    s.appendAudit({ op: "revoke", actor: "c", subject: "n", details: { revoked: true } }, 0);
+    const lines = toOpenSearchBulk(s.auditRecords())
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    s.close();
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toEqual({ index: { _index: "tkdb-audit", _id: "1" } });
+    expect(lines[1]).toMatchObject({ op: "revoke", seq: 1, "@timestamp": "1970-01-01T00:00:00.000Z" });
+  });
+
+  it("a failing transaction leaves neither the revocation nor its audit record", () => {
+    const s = new DrizzleStore(`${t.dir}/a.db`, backends[0]!);
+    expect(() =>
+      s.transaction(() => {
+        s.revoke(new Uint8Array([1]));
+        s.appendAudit({ op: "revoke", actor: "", subject: "", details: {} }, 0);
+        throw new Error("boom");
+      }),
+    ).toThrow("boom");
+    expect(s.anyRevoked([new Uint8Array([1])])).toBe(false);
+    expect(s.auditRecords()).toEqual([]);
+    s.close();
+  });
+});
+
+describe("KEK and configuration", () => {
+  it("a server restarted with a wrong KEK refuses with wrong_kek and leaves the database unchanged", async () => {
+    const fx = fixture(t.dir);
+    const h = await startTkdb(fx.config);
+    await h.close();
+    const count = () => {
+      const db = new Database(fx.config.dbPath, { readonly: true });
+      const r = db.prepare("SELECT count(*) AS n FROM meta").get();
+      db.close();
+      return r;
+    };
+    const before = count();
+    await expect(startTkdb({ ...fx.config, kek: randomBytes(32) })).rejects.toMatchObject({
+      code: "wrong_kek",
+    });
+    expect(count()).toEqual(before);
+    const again = await startTkdb(fx.config);
+    await again.close();
+  });
+
+  const base = { TKDB_NOISE_KEY: "11".repeat(32), TKDB_KEK: "22".repeat(32) };
+  it("config without a KEK is refused, naming the variable", () => {
+    expect(() => loadConfig({ TKDB_NOISE_KEY: base.TKDB_NOISE_KEY })).toThrow(
+      /TKDB_KEK \(or TKDB_KEK_FILE\) is required/,
+    );
+  });
+
+  it("TKDB_KEK_FILE is read; setting both KEK and KEK_FILE, or an unreadable file, is refused", () => {
+    const f = `${t.dir}/kek`;
+    writeFileSync(f, `${"5a".repeat(32)}\n`);
+    expect(loadConfig({ TKDB_NOISE_KEY: base.TKDB_NOISE_KEY, TKDB_KEK_FILE: f }).kek).toEqual(
+      new Uint8Array(32).fill(0x5a),
+    );
+    expect(() => loadConfig({ ...base, TKDB_KEK_FILE: f })).toThrow(/only one of TKDB_KEK/);
+    expect(() => loadConfig({ TKDB_NOISE_KEY: base.TKDB_NOISE_KEY, TKDB_KEK_FILE: `${f}.missing` })).toThrow(
+      /TKDB_KEK_FILE: cannot read/,
+    );
+  });
+
+  it("config errors never echo the secret value", () => {
+    const bad = "ab".repeat(31);
+    try {
+      loadConfig({ ...base, TKDB_KEK: bad });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect(String((err as Error).message)).not.toContain(bad);
+    }
+  });
+
+  it("config parses defaults: loopback host, any port, default locations, TTL 60, no third parties", () => {
+    const c = loadConfig(base);
+    expect(c.host).toBe("127.0.0.1");
+    expect(c.port).toBe(0);
+    expect(c.location).toBe("https://api.fly.io/v1");
+    expect(c.authLocation).toBe("https://api.fly.io/aaa/v1");
+    expect(c.dischargeTtl).toBe(60);
+    expect(c.thirdPartyKeys.size).toBe(0);
+    expect(() => loadConfig({ ...base, TKDB_PORT: "99999" })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...base, TKDB_DISCHARGE_TTL: "0" })).toThrow(/TKDB_DISCHARGE_TTL/);
+  });
+
+  it("TKDB_TP_KEYS maps locations to keys in base64, base64url or hex; KEK accepts base64url", () => {
+    const k1 = Buffer.alloc(32, 0xfb).toString("base64");
+    const k2 = Buffer.alloc(32, 0xfe).toString("base64url");
+    const c = loadConfig({
+      ...base,
+      TKDB_KEK: Buffer.alloc(32, 7).toString("base64url"),
+      TKDB_TP_KEYS: `https://api.fly.io/aaa/v1=${k1}, https://api.fly.io/v1=${k2},https://x.example=${"33".repeat(32)}`,
+    });
+    expect(c.kek).toEqual(new Uint8Array(32).fill(7));
+    expect([...c.thirdPartyKeys.keys()]).toEqual([
+      "https://api.fly.io/aaa/v1",
+      "https://api.fly.io/v1",
+      "https://x.example",
+    ]);
+    expect(c.thirdPartyKeys.get("https://api.fly.io/aaa/v1")).toEqual(new Uint8Array(32).fill(0xfb));
+    expect(c.thirdPartyKeys.get("https://api.fly.io/v1")).toEqual(new Uint8Array(32).fill(0xfe));
+  });
+
+  it("a malformed TKDB_TP_KEYS entry is refused without echoing the key", () => {
+    const key = Buffer.alloc(31, 9).toString("base64");
+    for (const v of [`https://a.example=${key}`, `nolocation`, `=${"33".repeat(32)}`]) {
+      try {
+        loadConfig({ ...base, TKDB_TP_KEYS: v });
+        expect.unreachable();
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        expect((err as Error).message).toMatch(/TKDB_TP_KEYS\[0\]/);
+        expect((err as Error).message).not.toContain(key);
+      }
+    }
+  });
+});
