@@ -3,6 +3,7 @@ import {
   caveatSetFromJSON,
   caveatSetToJSON,
   decodeCaveatSet,
+  dischargeTicket,
   encodeCaveatSet,
   Macaroon,
   packCaveat,
@@ -24,6 +25,7 @@ interface Fixed {
   third_party: {
     key_hex?: string;
     tp_key_hex: string;
+    caveat3p_ticket_hex: string;
     tp_location: string;
     header: string;
     ticket_caveats_json: unknown[];
@@ -55,6 +57,10 @@ describe("fixed_vectors.json chain: every Fly caveat type", () => {
         expect(cav).toBeDefined();
         expect(cav).not.toBeInstanceOf(UnregisteredCaveat);
         expect(toHex(packCaveat(cav as Caveat))).toBe(step.packed_caveat_hex);
+      });
+      it("is named in the registry as Go names it", () => {
+        const [cav] = decodeCaveatSet(packed, flyRegistry);
+        expect(flyRegistry.nameOf((cav as Caveat).type)).toBe(step.caveat_name);
       });
       it("renders Go's JSON form", () => {
         expect(asJSON(decodeCaveatSet(packed, flyRegistry))).toEqual(step.caveat_json);
@@ -93,6 +99,13 @@ describe("fixed_vectors.json third party: verified sets with Fly caveats", () =>
     const discharges = macs.filter((m) => m.isProof);
     return { perm, discharges };
   };
+
+  it("the ticket opens with the shared key and asks for Go's ticket caveats", () => {
+    const { caveats } = dischargeTicket(hex(tp.tp_key_hex), tp.tp_location, hex(tp.caveat3p_ticket_hex), {
+      registry: flyRegistry,
+    });
+    expect(asJSON(caveats)).toEqual(tp.ticket_caveats_json);
+  });
 
   it("untrusted: Organization and the discharge's ValidityWindow, no attestation", () => {
     const { perm, discharges } = parse();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { toHex } from "../src/bytes.js";
-import { HandshakeState, type NoiseCrypto } from "../src/index.js";
+import { HandshakeState, type NoiseCrypto, parseProtocolName } from "../src/index.js";
 import { UNSAFE_TEST_ONLY_injectEphemeralKeys } from "../src/unsafe-testing.js";
 import { backends, hex, loadVectors, VECTOR_FILES, type Vector } from "./helpers.js";
 
@@ -69,6 +69,20 @@ describe.each(backends)("known-answer vectors (%s backend)", (_name, backend) =>
     const vectors = loadVectors(file);
     it("holds entries for every pattern family", () => {
       expect(vectors.length).toBeGreaterThan(0);
+    });
+    it("each entry's descriptive fields (noise-c: pattern, dh, cipher, hash) agree with its protocol name", () => {
+      for (const v of vectors) {
+        const parts = v as unknown as Record<string, unknown>;
+        if (parts.pattern === undefined) continue;
+        const p = parseProtocolName(protocolName(v));
+        const base = p.pattern + p.psks.map((n) => `psk${n}`).join("");
+        expect([parts.pattern, parts.dh, parts.cipher, parts.hash]).toEqual([
+          base,
+          "25519",
+          "ChaChaPoly",
+          p.hash,
+        ]);
+      }
     });
     it.each(vectors.map((v, idx) => [`${idx} ${protocolName(v)}`, v] as const))(
       "%s: initiator and responder reproduce every ciphertext, payload, hash and transport message",
