@@ -1,0 +1,622 @@
+/**
+ * infra/ agrees with the apps: the deployment files (Dockerfiles, fly.toml, litefs.yml,
+ * litestream.yml, entrypoint, KEYS.md) are read as text and checked against each app's
+ * configuration module (apps/<app>/src/env.ts, the only reader of process.env) and the root
+ * package.json. Nothing here builds an image or talks to Fly: it catches drift (a renamed or
+ * typo'd variable, a port or directory that no longer matches, a secret that slipped into a file).
+ *
+ * The TOML and YAML readers below understand exactly the subset infra/ uses and throw on anything
+ * else, so a file they cannot read fails the test instead of being half-read.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const INFRA = join(ROOT, "infra");
+
+function read(...parts: string[]): string {
+  return readFileSync(join(ROOT, ...parts), "utf8");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A TOML subset: [table], [[array-of-tables]], dotted headers, `key = "string" | int | bool | [..]`.
+
+type Value = string | number | boolean | Value[] | Table;
+interface Table {
+  [key: string]: Value;
+}
+
+function isTable(v: Value | undefined): v is Table {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function stripTomlComment(line: string): string {
+  let inString = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (c === '"' && line[i - 1] !== "\\") inString = !inString;
+    if (c === "#" && !inString) return line.slice(0, i);
+  }
+  return line;
+}
+
+function parseTomlValue(raw: string, where: string): Value {
+  const s = raw.trim();
+  if (s.startsWith('"') && s.endsWith('"') && s.length >= 2) return JSON.parse(s) as string;
+  if (s === "true" || s === "false") return s === "true";
+  if (/^-?\d+$/.test(s)) return Number(s);
+  if (s.startsWith("[") && s.endsWith("]")) {
+    const inner = s.slice(1, -1).trim();
+    if (inner === "") return [];
+    return inner.split(",").map((part) => parseTomlValue(part, where));
+  }
+  throw new Error(`unsupported TOML value at ${where}: ${s}`);
+}
+
+function parseToml(text: string, name: string): Table {
+  const root: Table = {};
+  let current: Table = root;
+  const descend = (path: string[], arrayOfTables: boolean): Table => {
+    let t: Table = root;
+    path.forEach((key, i) => {
+      const last = i === path.length - 1;
+      const existing = t[key];
+      if (last && arrayOfTables) {
+        const arr = existing === undefined ? [] : existing;
+        if (!Array.isArray(arr)) throw new Error(`${name}: [[${path.join(".")}]] is not an array`);
+        const fresh: Table = {};
+        arr.push(fresh);
+        t[key] = arr;
+        t = fresh;
+        return;
+      }
+      if (existing === undefined) {
+        const fresh: Table = {};
+        t[key] = fresh;
+        t = fresh;
+      } else if (Array.isArray(existing)) {
+        const tail = existing[existing.length - 1];
+        if (!isTable(tail)) throw new Error(`${name}: ${key} is not a table array`);
+        t = tail;
+      } else if (isTable(existing)) {
+        t = existing;
+      } else {
+        throw new Error(`${name}: ${key} is a value, not a table`);
+      }
+    });
+    return t;
+  };
+  text.split("\n").forEach((rawLine, n) => {
+    const line = stripTomlComment(rawLine).trim();
+    if (line === "") return;
+    const where = `${name}:${n + 1}`;
+    const aot = /^\[\[([A-Za-z0-9_.-]+)\]\]$/.exec(line);
+    const tbl = /^\[([A-Za-z0-9_.-]+)\]$/.exec(line);
+    const kv = /^([A-Za-z0-9_-]+)\s*=\s*(.+)$/.exec(line);
+    if (aot?.[1]) current = descend(aot[1].split("."), true);
+    else if (tbl?.[1]) current = descend(tbl[1].split("."), false);
+    else if (kv?.[1] && kv[2] !== undefined) {
+      if (kv[1] in current) throw new Error(`${where}: duplicate key ${kv[1]}`);
+      current[kv[1]] = parseTomlValue(kv[2], where);
+    } else throw new Error(`unsupported TOML line at ${where}: ${line}`);
+  });
+  return root;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A YAML subset: block maps and lists by indentation, plain or quoted scalars, `[a, b]` flow lists.
+
+type Yaml = string | Yaml[] | { [key: string]: Yaml };
+
+interface YLine {
+  indent: number;
+  text: string;
+  where: string;
+}
+
+function yamlScalar(raw: string, where: string): Yaml {
+  const s = raw.trim();
+  if ((s.startsWith('"') && s.endsWith('"')) || (s.startsWith("'") && s.endsWith("'"))) {
+    return s.slice(1, -1);
+  }
+  if (s.startsWith("[") && s.endsWith("]")) {
+    const inner = s.slice(1, -1).trim();
+    return inner === "" ? [] : inner.split(",").map((p) => yamlScalar(p, where));
+  }
+  if (/^[[{&*!|>]/.test(s)) throw new Error(`unsupported YAML scalar at ${where}: ${s}`);
+  return s;
+}
+
+function stripYamlComment(line: string): string {
+  let quote: string | null = null;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quote) {
+      if (c === quote) quote = null;
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === "#" && (i === 0 || line[i - 1] === " ")) return line.slice(0, i);
+  }
+  return line;
+}
+
+function parseYaml(text: string, name: string): Yaml {
+  const lines: YLine[] = [];
+  text.split("\n").forEach((raw, n) => {
+    const noComment = stripYamlComment(raw).replace(/\s+$/, "");
+    if (noComment.trim() === "") return;
+    if (/\t/.test(noComment)) throw new Error(`${name}:${n + 1}: tab in YAML`);
+    lines.push({
+      indent: noComment.length - noComment.trimStart().length,
+      text: noComment.trim(),
+      where: `${name}:${n + 1}`,
+    });
+  });
+  let i = 0;
+  const block = (indent: number): Yaml => {
+    const first = lines[i];
+    if (!first || first.indent !== indent) throw new Error(`${name}: bad indentation near line ${i}`);
+    if (first.text.startsWith("- ") || first.text === "-") {
+      const list: Yaml[] = [];
+      while (i < lines.length) {
+        const l = lines[i];
+        if (!l || l.indent !== indent || !l.text.startsWith("-")) break;
+        const rest = l.text.slice(1).trimStart();
+        if (/^[A-Za-z0-9_-]+:(\s|$)/.test(rest)) {
+          // "- key: value" starts a map whose other keys sit at indent + 2.
+          l.text = rest;
+          l.indent = indent + 2;
+          list.push(block(indent + 2));
+        } else {
+          list.push(yamlScalar(rest, l.where));
+          i++;
+        }
+      }
+      return list;
+    }
+    const map: { [key: string]: Yaml } = {};
+    while (i < lines.length) {
+      const l = lines[i];
+      if (!l || l.indent < indent) break;
+      if (l.indent > indent) throw new Error(`${l.where}: unexpected indentation`);
+      const m = /^([A-Za-z0-9_-]+):(?:\s+(.*))?$/.exec(l.text);
+      if (!m?.[1]) throw new Error(`unsupported YAML line at ${l.where}: ${l.text}`);
+      if (m[1] in map) throw new Error(`${l.where}: duplicate key ${m[1]}`);
+      i++;
+      if (m[2] !== undefined && m[2] !== "") {
+        map[m[1]] = yamlScalar(m[2], l.where);
+      } else {
+        const next = lines[i];
+        map[m[1]] = next && next.indent > indent ? block(next.indent) : "";
+        // a list may sit at the same indentation as its key ("key:\n- a")
+        if (next && next.indent === indent && next.text.startsWith("-")) map[m[1]] = block(indent);
+      }
+    }
+    return map;
+  };
+  const doc = block(0);
+  if (i !== lines.length) throw new Error(`${name}: trailing content at ${lines[i]?.where}`);
+  return doc;
+}
+
+/** `get(doc, "proxy", "addr")`, `get(doc, "dbs", 0, "path")`: a string, or a failed expectation. */
+function get(doc: Yaml | Value, ...path: (string | number)[]): string {
+  let v: unknown = doc;
+  for (const k of path) {
+    if (typeof k === "number") v = Array.isArray(v) ? v[k] : undefined;
+    else
+      v =
+        typeof v === "object" && v !== null && !Array.isArray(v)
+          ? (v as Record<string, unknown>)[k]
+          : undefined;
+  }
+  if (typeof v === "string") return v;
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  throw new Error(`no scalar at ${path.join(".")}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dockerfiles: ARG/ENV after joining `\` continuations.
+
+interface Dockerfile {
+  lines: string[];
+  args: Map<string, string>;
+  env: Map<string, string>;
+}
+
+function parseDockerfile(text: string): Dockerfile {
+  const lines = text
+    .replace(/\\\n/g, " ")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"));
+  const args = new Map<string, string>();
+  const env = new Map<string, string>();
+  for (const l of lines) {
+    const arg = /^ARG\s+([A-Z0-9_]+)=(\S+)$/.exec(l);
+    if (arg?.[1] && arg[2]) args.set(arg[1], arg[2]);
+    if (l.startsWith("ENV ")) {
+      for (const m of l.slice(4).matchAll(/([A-Za-z0-9_]+)=("[^"]*"|\S+)/g)) {
+        if (m[1] && m[2]) env.set(m[1], m[2].replace(/^"|"$/g, ""));
+      }
+    }
+  }
+  return { lines, args, env };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The files under test.
+
+const APPS = ["tkdb", "petsem"] as const;
+type App = (typeof APPS)[number];
+const PREFIX: Record<App, string> = { tkdb: "TKDB_", petsem: "PETSEM_" };
+
+/** apps/<app>/src/env.ts, read when a test needs it (a missing module fails those tests only). */
+function envSource(app: App): string {
+  return read("apps", app, "src", "env.ts");
+}
+/** All TypeScript under apps/<app>/src, to find a literal (a database file name, a command). */
+function appSource(app: App): string {
+  const dir = join(ROOT, "apps", app, "src");
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d)) {
+      const p = join(d, e);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (p.endsWith(".ts")) out.push(readFileSync(p, "utf8"));
+    }
+  };
+  walk(dir);
+  return out.join("\n");
+}
+
+const fly: Record<App, Table> = {
+  tkdb: parseToml(read("infra", "tkdb", "fly.toml"), "tkdb/fly.toml"),
+  petsem: parseToml(read("infra", "petsem", "fly.toml"), "petsem/fly.toml"),
+};
+const docker: Record<App, Dockerfile> = {
+  tkdb: parseDockerfile(read("infra", "tkdb", "Dockerfile")),
+  petsem: parseDockerfile(read("infra", "petsem", "Dockerfile")),
+};
+const litefsText = read("infra", "tkdb", "litefs.yml");
+const litefs = parseYaml(litefsText, "litefs.yml");
+const litestreamText = read("infra", "petsem", "litestream.yml");
+const litestream = parseYaml(litestreamText, "litestream.yml");
+const entrypoint = read("infra", "petsem", "entrypoint.sh");
+const keysMd = read("infra", "KEYS.md");
+const rootPackage = JSON.parse(read("package.json")) as { packageManager: string; engines: { node: string } };
+
+function flyEnv(app: App): Record<string, string> {
+  const env = fly[app].env;
+  if (!isTable(env)) throw new Error(`${app}/fly.toml has no [env]`);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (typeof v !== "string") throw new Error(`${app}/fly.toml [env] ${k} must be a string`);
+    out[k] = v;
+  }
+  return out;
+}
+
+function services(app: App): Table[] {
+  const s = fly[app].services;
+  if (!Array.isArray(s) || s.length === 0) throw new Error(`${app}/fly.toml has no [[services]]`);
+  return s.filter(isTable);
+}
+
+/** Every text file under infra/ (Dockerfiles, TOML, YAML, shell, Markdown). */
+function infraFiles(): { name: string; text: string }[] {
+  const out: { name: string; text: string }[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d)) {
+      const p = join(d, e);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.push({ name: p.slice(INFRA.length + 1), text: readFileSync(p, "utf8") });
+    }
+  };
+  walk(INFRA);
+  return out;
+}
+
+/**
+ * Whether `name` is a variable the app's env module reads. `X_FILE` counts when `X` is read and
+ * the module derives `${name}_FILE` (petsem's readKey) or spells `X_FILE` out.
+ */
+function envModuleReads(app: App, name: string): boolean {
+  const src = envSource(app);
+  const quoted = (n: string): boolean =>
+    new RegExp(`["'\`]${n}["'\`]`).test(src) || new RegExp(`\\benv\\.${n}\\b`).test(src);
+  if (quoted(name)) return true;
+  if (name.endsWith("_FILE")) {
+    const base = name.slice(0, -"_FILE".length);
+    return quoted(base) && src.includes("_FILE");
+  }
+  return false;
+}
+
+/** Names the env module reads that hold key material: *_KEK, *_KEY, *_KEYS. */
+function secretNames(app: App): string[] {
+  const names = new Set<string>();
+  for (const m of envSource(app).matchAll(new RegExp(`\\b${PREFIX[app]}[A-Z0-9_]+\\b`, "g"))) {
+    const n = m[0];
+    if (/_(KEK|KEY|KEYS)$/.test(n) && !n.includes("PUBLIC")) names.add(n);
+  }
+  return [...names].sort();
+}
+
+/** Non-app variables infra/ may name, and who reads them. */
+const PLATFORM_VARS: Record<string, string> = {
+  NODE_ENV: "Node",
+  CI: "pnpm (build stage: non-interactive, frozen lockfile)",
+  FLY_REGION: "Fly runtime",
+  PRIMARY_REGION: "Fly runtime (fly.toml primary_region)",
+  FLY_APP_NAME: "Fly runtime",
+  HOSTNAME: "Fly runtime",
+  FLY_CONSUL_URL: "fly consul attach (a secret)",
+  LITESTREAM_ACCESS_KEY_ID: "Litestream (a secret)",
+  LITESTREAM_SECRET_ACCESS_KEY: "Litestream (a secret)",
+};
+
+/** The literal text `${NAME}` (an environment reference in a config file). */
+const envRef = (name: string): string => "$" + "{" + name + "}";
+
+const portOf = (hostport: string): number => Number(/:(\d+)$/.exec(hostport)?.[1] ?? Number.NaN);
+
+// ---------------------------------------------------------------------------------------------
+
+describe("infra/ agrees with the apps' configuration modules", () => {
+  it("every TKDB_* and PETSEM_* variable named anywhere in infra/ is read by that app's env.ts", () => {
+    const unknown: string[] = [];
+    for (const { name, text } of infraFiles()) {
+      for (const app of APPS) {
+        for (const m of text.matchAll(new RegExp(`\\b${PREFIX[app]}[A-Z0-9_]*[A-Z0-9]\\b`, "g"))) {
+          if (!envModuleReads(app, m[0])) unknown.push(`${m[0]} (in infra/${name})`);
+        }
+      }
+    }
+    expect([...new Set(unknown)]).toEqual([]);
+  });
+
+  it("every other variable set or expanded by fly.toml, the Dockerfiles and the YAML files is a known platform or Litestream variable", () => {
+    const names = new Set<string>();
+    for (const app of APPS) {
+      for (const k of Object.keys(flyEnv(app))) names.add(k);
+      for (const k of docker[app].env.keys()) names.add(k);
+    }
+    for (const text of [litefsText, litestreamText].map((t) =>
+      t.split("\n").map(stripYamlComment).join("\n"),
+    )) {
+      for (const m of text.matchAll(/\$\{([A-Z0-9_]+)/g)) if (m[1]) names.add(m[1]);
+      for (const m of text.matchAll(/\$\{[A-Z0-9_]+\s*[=!]=\s*([A-Z][A-Z0-9_]*)\}/g))
+        if (m[1]) names.add(m[1]);
+    }
+    const stray = [...names].filter(
+      (n) => !n.startsWith("TKDB_") && !n.startsWith("PETSEM_") && !(n in PLATFORM_VARS),
+    );
+    expect(stray).toEqual([]);
+  });
+
+  it("Litestream's credentials are secrets: documented in KEYS.md, in neither fly.toml nor litestream.yml", () => {
+    const env = flyEnv("petsem");
+    for (const secret of ["LITESTREAM_ACCESS_KEY_ID", "LITESTREAM_SECRET_ACCESS_KEY"]) {
+      expect(Object.keys(env)).not.toContain(secret);
+      expect(keysMd).toContain(`${secret}=`);
+    }
+    expect(litestreamText).not.toMatch(/^\s*(access-key-id|secret-access-key)\s*:/m);
+    // no credentials inside a URL either
+    expect(Object.values(env).some((v) => /:\/\/[^/\s]*:[^/\s]*@/.test(v))).toBe(false);
+  });
+
+  it.each(APPS)(
+    "%s: every key variable of the env module is in KEYS.md, provisioned by `fly secrets set` or marked client-side",
+    (app) => {
+      const secrets = secretNames(app);
+      expect(secrets).toEqual(expect.arrayContaining([`${PREFIX[app]}KEK`, `${PREFIX[app]}NOISE_KEY`]));
+      const lines = keysMd.split("\n");
+      for (const s of secrets) {
+        const provisioned = lines.some((l) => l.includes("fly secrets set") && l.includes(`${s}=`));
+        const clientSide = lines.some((l) => l.includes(`\`${s}\``) && l.includes("never on the server"));
+        expect(
+          provisioned || clientSide,
+          `KEYS.md has neither \`fly secrets set … ${s}=\` nor marks it client-side`,
+        ).toBe(true);
+      }
+      // the KEK and the Noise key are always server secrets
+      for (const s of [`${PREFIX[app]}KEK`, `${PREFIX[app]}NOISE_KEY`]) {
+        expect(
+          lines.some((l) => l.includes("fly secrets set") && l.includes(`${s}=`)),
+          s,
+        ).toBe(true);
+      }
+    },
+  );
+
+  it.each(APPS)(
+    "%s: no secret is set in fly.toml [env] or a Dockerfile ENV, and no [env] value looks like key material",
+    (app) => {
+      const set = [...Object.keys(flyEnv(app)), ...docker[app].env.keys()];
+      for (const s of secretNames(app)) {
+        expect(set, s).not.toContain(s);
+        expect(set, `${s}_FILE`).not.toContain(`${s}_FILE`);
+      }
+      for (const [k, v] of [...Object.entries(flyEnv(app)), ...docker[app].env.entries()]) {
+        // 32 bytes as hex / base64url / base64: what keygen prints
+        expect(
+          /\b[0-9a-fA-F]{64}\b|[A-Za-z0-9_-]{43}|[A-Za-z0-9+/]{43}=/.test(v),
+          `${k} holds key material`,
+        ).toBe(false);
+      }
+    },
+  );
+
+  it("petsem: fly.toml's internal port is the port petsem is told to listen on, on all interfaces", () => {
+    const env = flyEnv("petsem");
+    const [svc] = services("petsem");
+    expect(svc?.internal_port).toBe(Number(env.PETSEM_PORT));
+    expect(env.PETSEM_HOST).toBe("::");
+    expect(docker.petsem.lines.some((l) => l === `EXPOSE ${env.PETSEM_PORT}`)).toBe(true);
+  });
+
+  it("tkdb: fly.toml's internal port is the LiteFS proxy, whose target is the port tkdb is told to listen on", () => {
+    const env = flyEnv("tkdb");
+    const [svc] = services("tkdb");
+    expect(svc?.internal_port).toBe(portOf(get(litefs, "proxy", "addr")));
+    expect(portOf(get(litefs, "proxy", "target"))).toBe(Number(env.TKDB_PORT));
+    expect(get(litefs, "proxy", "target")).toMatch(/^localhost:/);
+    expect(env.TKDB_HOST).toBe("::");
+    const checks = fly.tkdb.checks;
+    expect(isTable(checks) && isTable(checks.tkdb) ? checks.tkdb.port : undefined).toBe(
+      Number(env.TKDB_PORT),
+    );
+    expect(docker.tkdb.lines.some((l) => l === `EXPOSE ${svc?.internal_port}`)).toBe(true);
+  });
+
+  it.each(APPS)(
+    "%s: fly.toml exposes only its RPC port, never LiteFS's replication port, and has no public http_service",
+    (app) => {
+      expect(fly[app].http_service).toBeUndefined();
+      const ports = services(app).flatMap((s) => (Array.isArray(s.ports) ? s.ports.filter(isTable) : []));
+      expect(ports.map((p) => p.port)).toEqual(services(app).map((s) => s.internal_port));
+      for (const p of ports) {
+        expect([80, 443, 20202]).not.toContain(p.port);
+        expect(Array.isArray(p.handlers) ? p.handlers : []).not.toContain("tls");
+      }
+      expect(services(app).every((s) => Array.isArray(s.tcp_checks) && s.tcp_checks.length > 0)).toBe(true);
+    },
+  );
+
+  it("tkdb and petsem are isolated Fly apps with their own names and volumes", () => {
+    expect(fly.tkdb.app).not.toBe(fly.petsem.app);
+    const mount = (app: App): Table => {
+      const m = fly[app].mounts;
+      if (!isTable(m)) throw new Error(`${app}: no [mounts]`);
+      return m;
+    };
+    expect(mount("tkdb").source).not.toBe(mount("petsem").source);
+    expect(fly.tkdb.primary_region).toBe("iad");
+  });
+
+  it("LiteFS's FUSE dir is TKDB_LITEFS_DIR and TKDB_DATA_DIR, in fly.toml and the Dockerfile", () => {
+    const fuse = get(litefs, "fuse", "dir");
+    const env = flyEnv("tkdb");
+    expect(env.TKDB_LITEFS_DIR).toBe(fuse);
+    expect(env.TKDB_DATA_DIR).toBe(fuse);
+    expect(docker.tkdb.env.get("TKDB_LITEFS_DIR")).toBe(fuse);
+    expect(docker.tkdb.env.get("TKDB_DATA_DIR")).toBe(fuse);
+  });
+
+  it("LiteFS's data dir is the Fly volume, and differs from the FUSE dir", () => {
+    const mounts = fly.tkdb.mounts;
+    expect(isTable(mounts) ? mounts.destination : undefined).toBe(get(litefs, "data", "dir"));
+    expect(get(litefs, "data", "dir")).not.toBe(get(litefs, "fuse", "dir"));
+  });
+
+  it("LiteFS leases through Consul and only machines in the primary region are candidates", () => {
+    expect(get(litefs, "lease", "type")).toBe("consul");
+    expect(get(litefs, "lease", "candidate")).toBe(envRef("FLY_REGION == PRIMARY_REGION"));
+    expect(get(litefs, "lease", "consul", "url")).toBe(envRef("FLY_CONSUL_URL"));
+    expect(get(litefs, "lease", "advertise-url")).toMatch(/:20202$/);
+    expect(portOf(get(litefs, "http", "addr"))).toBe(20202);
+  });
+
+  it("LiteFS's proxy tracks the database file tkdb opens", () => {
+    const db = get(litefs, "proxy", "db");
+    expect(envSource("tkdb")).toContain(`"${db}"`);
+  });
+
+  it("LiteFS's proxy lets replicas answer only read-only verification ops; every op tkdb runs as a write goes to the primary", () => {
+    const passthrough = (litefs as { proxy: { passthrough: Yaml } }).proxy.passthrough;
+    if (!Array.isArray(passthrough)) throw new Error("proxy.passthrough is not a list");
+    expect(passthrough.length).toBeGreaterThan(0);
+    const server = read("apps", "tkdb", "src", "server.ts");
+    const writes = [...server.matchAll(/mutating\(deps, "([a-z_]+)"/g)].map((m) => m[1]);
+    expect(writes).toContain("discharge");
+    for (const path of passthrough) {
+      const m = typeof path === "string" ? /^\/noise\/v1\/verify\/([a-z_]+)$/.exec(path) : null;
+      expect(m, `passthrough entry ${String(path)}`).not.toBeNull();
+      const op = m?.[1] ?? "";
+      expect(server, `${op} is not an op of tkdb`).toMatch(new RegExp(`\\b${op}: `));
+      expect(writes, `${op} writes, so it must be replayed to the primary`).not.toContain(op);
+    }
+  });
+
+  it("LiteFS runs `tkdb serve` with tsx from the installed workspace, as the unprivileged user", () => {
+    const cmd = get(litefs, "exec", 0, "cmd");
+    expect(cmd).toBe("gosu tkdb /app/node_modules/.bin/tsx /app/apps/tkdb/src/cli.ts serve");
+    expect(existsSync(join(ROOT, "apps", "tkdb", "src", "cli.ts"))).toBe(true);
+    expect(read("apps", "tkdb", "src", "cli.ts")).toMatch(/["']serve["']/);
+    expect(docker.tkdb.lines).toContain('ENTRYPOINT ["litefs", "mount"]');
+    expect(docker.tkdb.lines.some((l) => /useradd\b.*\btkdb$/.test(l))).toBe(true);
+  });
+
+  it("petsem's entrypoint restores an empty volume with `petsem backup restore`, then runs `petsem serve` as the unprivileged user", () => {
+    expect(entrypoint).toContain('PETSEM="/app/node_modules/.bin/tsx /app/apps/petsem/src/cli.ts"');
+    const cli = read("apps", "petsem", "src", "cli.ts");
+    expect(cli).toMatch(/["']serve["']/);
+    expect(cli).toMatch(/["']backup["']/);
+    expect(cli).toMatch(/["']restore["']/);
+    expect(cli).toContain('"--output"');
+    expect(entrypoint).toContain('gosu petsem $PETSEM backup restore --output "$DB"');
+    const execs = entrypoint.split("\n").filter((l) => /^\s*exec\s/.test(l));
+    expect(execs).toEqual(["exec gosu petsem $PETSEM serve"]);
+    expect(entrypoint).toContain('DB="$DATA_DIR/petsem.db"');
+    expect(docker.petsem.lines).toContain('ENTRYPOINT ["/usr/local/bin/petsem-entrypoint"]');
+    expect(docker.petsem.lines.some((l) => /useradd\b.*\bpetsem$/.test(l))).toBe(true);
+  });
+
+  it("Litestream replicates the file petsem opens: PETSEM_DATA_DIR/petsem.db, the Fly volume", () => {
+    const path = get(litestream, "dbs", 0, "path");
+    const dataDir = flyEnv("petsem").PETSEM_DATA_DIR;
+    expect(path).toBe(`${dataDir}/petsem.db`);
+    expect(docker.petsem.env.get("PETSEM_DATA_DIR")).toBe(dataDir);
+    const mounts = fly.petsem.mounts;
+    expect(isTable(mounts) ? mounts.destination : undefined).toBe(dataDir);
+    expect(appSource("petsem")).toContain('"petsem.db"');
+  });
+
+  it("petsem backs up through its own Litestream setting: an s3:// replica, described by litestream.yml", () => {
+    const env = flyEnv("petsem");
+    expect(env.PETSEM_LITESTREAM_REPLICA).toMatch(/^s3:\/\/[a-z0-9.-]+\/\S+$/);
+    expect(get(litestream, "dbs", 0, "replicas", 0, "url")).toBe(envRef("PETSEM_LITESTREAM_REPLICA"));
+    expect(get(litestream, "dbs", 0, "replicas", 0, "sync-interval")).toBe(
+      env.PETSEM_LITESTREAM_SYNC_INTERVAL,
+    );
+    expect(get(litestream, "dbs", 0, "replicas", 0, "retention")).toMatch(/^\d+h$/);
+  });
+
+  it("the 3P location petsem puts on reader tokens is tkdb's location", () => {
+    expect(flyEnv("petsem").PETSEM_TKDB_LOCATION).toBe(flyEnv("tkdb").TKDB_LOCATION);
+  });
+
+  it.each(APPS)("%s: the Dockerfile's pnpm version is package.json's packageManager", (app) => {
+    const pinned = /^pnpm@(\d+\.\d+\.\d+)/.exec(rootPackage.packageManager)?.[1];
+    expect(pinned).toBeDefined();
+    expect(docker[app].args.get("PNPM_VERSION")).toBe(pinned);
+    const install = docker[app].lines.find((l) => /\bpnpm@\S+ install\b/.test(l));
+    expect(install).toContain(`pnpm@${envRef("PNPM_VERSION")} install --frozen-lockfile`);
+    expect(install).toContain(`--filter "${app}..."`);
+  });
+
+  it.each(APPS)(
+    "%s: the Dockerfile uses Node 20 slim (bookworm) at a version package.json's engines allow",
+    (app) => {
+      const v = docker[app].args.get("NODE_VERSION") ?? "";
+      const [major, minor] = v.split(".").map(Number);
+      expect(major).toBe(20);
+      expect(minor ?? 0).toBeGreaterThanOrEqual(19);
+      expect(rootPackage.engines.node).toContain(">=20.19");
+      const froms = docker[app].lines.filter((l) => l.startsWith("FROM node:"));
+      expect(froms.length).toBe(2);
+      for (const f of froms) expect(f).toMatch(/^FROM node:\$\{NODE_VERSION\}-bookworm-slim\b/);
+    },
+  );
+
+  it.each(APPS)("%s: every file the Dockerfile copies from infra/ exists", (app) => {
+    const sources = docker[app].lines
+      .filter((l) => l.startsWith("COPY ") && !l.includes("--from="))
+      .flatMap((l) => l.split(/\s+/).slice(1, -1))
+      .filter((s) => !s.startsWith("--") && s !== ".");
+    expect(sources.length).toBeGreaterThan(0);
+    for (const s of sources) expect(existsSync(join(ROOT, s)), s).toBe(true);
+  });
+});
