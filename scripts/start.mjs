@@ -1,13 +1,57 @@
 #!/usr/bin/env node
-// The main job: start tkdb and petsem on embedded SQLite under ./data.
-// Until the services land (issues 4 and 6) this says so and exits non-zero.
+// The main job: tkdb and petsem on embedded SQLite under ./data (or $DATA_DIR). The first start
+// creates development keys there (owner-only files); production injects them (infra/KEYS.md).
+// Ctrl-C stops both cleanly.
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { devEnv } from "./dev-env.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-if (!existsSync(join(root, "apps/tkdb/src/main.ts"))) {
-  console.error("tkdb and petsem are not built yet: only the libraries exist. `npm test` runs their suites.");
-  process.exit(2);
+for (const app of ["tkdb", "petsem"]) {
+  if (!existsSync(join(root, "apps", app, "src", "cli.ts"))) {
+    console.error(`${app} is not built yet (apps/${app}/src/cli.ts is missing).`);
+    process.exit(2);
+  }
 }
-await import(join(root, "scripts/start-services.mjs"));
+const dev = devEnv(root);
+const tsx = join(root, "node_modules", ".bin", "tsx");
+let stopping = false;
+const children = ["tkdb", "petsem"].map((name) => {
+  const child = spawn(tsx, [join(root, "apps", name, "src", "cli.ts"), "serve"], {
+    env: { ...process.env, ...dev[name].env },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  child.on("exit", (code, signal) => {
+    if (!stopping) {
+      console.error(`${name} exited (${code ?? signal}); stopping the other service`);
+      stop(1);
+    }
+  });
+  return child;
+});
+
+function stop(code = 0) {
+  if (stopping) return;
+  stopping = true;
+  const live = children.filter((c) => c.exitCode === null && c.signalCode === null);
+  if (live.length === 0) process.exit(code);
+  let left = live.length;
+  for (const c of live) {
+    c.once("exit", () => {
+      if (--left === 0) process.exit(code);
+    });
+    c.kill("SIGTERM");
+  }
+  setTimeout(() => process.exit(code), 10_000).unref();
+}
+process.on("SIGINT", () => stop(0));
+process.on("SIGTERM", () => stop(0));
+
+console.log(`tkdb and petsem are starting (data: ${dev.data}).
+  tkdb    ${dev.tkdb.url}   Noise static public key (hex) ${dev.tkdb.publicKey.toString("hex")}
+  petsem  ${dev.petsem.url}   Noise static public key (hex) ${dev.petsem.publicKey.toString("hex")}
+Development keys are in ${dev.keysDir} (files only their owner can read). In production the
+key-encryption keys and the other secrets are injected by the platform instead (infra/KEYS.md).
+Run \`npm run demo\` in another terminal to see the whole flow. Ctrl-C stops both.`);

@@ -65,38 +65,43 @@ export function startService(
       child.kill("SIGKILL");
       reject(new Error(`${name} did not start within ${timeoutMs} ms:\n${out}`));
     }, timeoutMs);
+    const ready = (j: Record<string, unknown>): boolean => {
+      const url = j[name] ?? j.url;
+      const key = j.noise_public_key ?? j.publicKey ?? j.public_key;
+      if (typeof url !== "string" || typeof key !== "string") return false;
+      clearTimeout(timer);
+      child.stdout?.off("data", onData);
+      child.stdout?.on("data", (c: Buffer) => {
+        out += c.toString();
+      });
+      resolve({
+        name,
+        url,
+        publicKey: parseKey(key),
+        child,
+        output: () => out,
+        stop: (signal = "SIGTERM") =>
+          new Promise<void>((r) => {
+            if (child.exitCode !== null || child.signalCode !== null) return r();
+            child.once("exit", () => r());
+            child.kill(signal);
+          }),
+      });
+      return true;
+    };
+    let stdout = "";
+    /** The ready announcement: one JSON object, on one line or pretty-printed. */
     const onData = (b: Buffer) => {
       out += b.toString();
-      for (const line of out.split("\n")) {
-        if (!line.startsWith("{")) continue;
-        let j: Record<string, unknown>;
+      stdout += b.toString();
+      const candidates = [stdout.trim(), ...stdout.split("\n").filter((l) => l.startsWith("{"))];
+      for (const c of candidates) {
         try {
-          j = JSON.parse(line);
+          const j = JSON.parse(c);
+          if (j && typeof j === "object" && ready(j)) return;
         } catch {
-          continue;
+          // not a whole JSON object yet
         }
-        const url = j[name] ?? j.url;
-        const key = j.noise_public_key ?? j.public_key;
-        if (typeof url !== "string" || typeof key !== "string") continue;
-        clearTimeout(timer);
-        child.stdout?.off("data", onData);
-        child.stdout?.on("data", (c: Buffer) => {
-          out += c.toString();
-        });
-        resolve({
-          name,
-          url,
-          publicKey: parseKey(key),
-          child,
-          output: () => out,
-          stop: (signal = "SIGTERM") =>
-            new Promise<void>((r) => {
-              if (child.exitCode !== null || child.signalCode !== null) return r();
-              child.once("exit", () => r());
-              child.kill(signal);
-            }),
-        });
-        return;
       }
     };
     child.stdout?.on("data", onData);
