@@ -64,7 +64,10 @@ const SKIP = /description|comment|README/i;
 let caught = 0;
 const missed = [];
 let seed = 7;
-const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
+const rnd = () => {
+  seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+  return seed / 0x80000000;
+};
 for (const suite of suites) {
   for (const f of suite.files) {
     const p = join(scratch, "shared", "vectors", f);
