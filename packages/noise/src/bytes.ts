@@ -111,3 +111,40 @@ export function utf8(s: string): Uint8Array {
 export function fromUtf8(b: Uint8Array): string {
   return decoder.decode(b);
 }
+
+/**
+ * Reads a fetch-API body (Request or Response) of at most `max` bytes; null when it is longer.
+ * A body with a Content-Length within bounds is read by the runtime's own reader (HTTP/1.1 framing
+ * stops it at that length; the result is re-checked); otherwise chunks are counted as they arrive
+ * and the stream is cancelled the moment it passes `max`, so an unbounded body is never buffered.
+ */
+export async function readBoundedBody(msg: Request | Response, max: number): Promise<Uint8Array | null> {
+  const declaredRaw = msg.headers.get("content-length");
+  const declared = declaredRaw === null ? Number.NaN : Number(declaredRaw);
+  if (declaredRaw !== null && !(declared <= max)) return null;
+  if (msg.body === null) return new Uint8Array(0);
+  if (Number.isSafeInteger(declared) && declared >= 0) {
+    const buf = new Uint8Array(await msg.arrayBuffer());
+    return buf.length <= max ? buf : null;
+  }
+  const reader = msg.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > max) {
+      await reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}

@@ -3,7 +3,7 @@
  * is message 2 plus transport messages. Nothing from the server is acted on unless it
  * decrypts and authenticates: every other outcome is a NoiseTransportError.
  */
-import { EMPTY, toHex, utf8 } from "./bytes.js";
+import { EMPTY, readBoundedBody, toHex, utf8 } from "./bytes.js";
 import type { BackendName, KeyPair, NoiseCrypto } from "./crypto.js";
 import { resolveBackend } from "./crypto.js";
 import {
@@ -196,38 +196,12 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_RESPONSE = 16 * 1024 * 1024;
 
 async function readBody(res: Response, max: number): Promise<Uint8Array> {
-  if (res.body === null) return new Uint8Array(0);
-  const declared = Number(res.headers.get("content-length") ?? Number.NaN);
-  if (Number.isSafeInteger(declared) && declared >= 0 && declared <= max) {
-    // Declared and small enough: the runtime's own reader is faster. A body longer than its
-    // Content-Length is a protocol error the runtime raises itself.
-    const buf = new Uint8Array(await res.arrayBuffer());
-    if (buf.length > max)
-      throw new NoiseTransportError("response_too_large", `response body over ${max} bytes`);
-    return buf;
-  }
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > max) {
-      await reader.cancel().catch(() => {});
-      throw new NoiseTransportError("response_too_large", `response body over ${max} bytes`, {
-        status: res.status,
-      });
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
+  const body = await readBoundedBody(res, max);
+  if (body === null)
+    throw new NoiseTransportError("response_too_large", `response body over ${max} bytes`, {
+      status: res.status,
+    });
+  return body;
 }
 
 /** One RPC over HTTP/Noise. Resolves to the decrypted `result`. */

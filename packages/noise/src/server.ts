@@ -5,7 +5,7 @@
  * Before message 1 authenticates, every failure is the same bare `400` with an empty body (no
  * oracle). After it authenticates, every outcome is an encrypted `200`.
  */
-import { abytes, equalBytes, toBase64Url, toHex, utf8 } from "./bytes.js";
+import { abytes, equalBytes, readBoundedBody, toBase64Url, toHex, utf8 } from "./bytes.js";
 import type { BackendName, KeyPair, NoiseCrypto } from "./crypto.js";
 import { resolveBackend } from "./crypto.js";
 import { NoiseArgumentError, NoiseError } from "./errors.js";
@@ -105,38 +105,6 @@ const CODE_RE = /^[a-z][a-z0-9_.-]{0,63}$/;
 
 function bare400(): Response {
   return new Response(null, { status: 400 });
-}
-
-async function readBounded(req: Request, max: number): Promise<Uint8Array | null> {
-  const declared = req.headers.get("content-length");
-  if (declared !== null && !(Number(declared) <= max)) return null;
-  if (req.body === null) return new Uint8Array(0);
-  if (declared !== null) {
-    // HTTP/1.1 framing stops the body at its declared length, which is ≤ max here; the
-    // runtime's own reader is much faster than a web-stream loop. Re-checked after reading.
-    const buf = new Uint8Array(await req.arrayBuffer());
-    return buf.length <= max ? buf : null;
-  }
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > max) {
-      await reader.cancel().catch(() => {});
-      return null;
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }
 
 /** Build the handler once; options are validated here, not per request. */
@@ -255,7 +223,7 @@ export function createNoiseHandler(opts: NoiseHandlerOptions): (req: Request) =>
       } else if (clientHeader !== "") {
         return reject("client_key");
       }
-      const body = await readBounded(req, MAX_REQUEST);
+      const body = await readBoundedBody(req, MAX_REQUEST);
       if (body === null) return reject("size");
       msg1 = body;
       hs = new HandshakeState({
