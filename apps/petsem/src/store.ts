@@ -536,18 +536,7 @@ export class SecretStore {
         details: { current_version: head.version },
       });
     }
-    const old = this.db
-      .select()
-      .from(t.secretVersions)
-      .where(
-        and(
-          eq(t.secretVersions.org, org),
-          eq(t.secretVersions.app, app),
-          eq(t.secretVersions.name, name),
-          eq(t.secretVersions.version, toVersion),
-        ),
-      )
-      .get();
+    const old = this.getVersion(org, app, name, toVersion);
     if (!old || old.sealed === null || old.digest === null) {
       throw new PetsemError("not_found", "no such secret version (or it is an unset)");
     }
@@ -805,9 +794,9 @@ export class SecretStore {
     return r.n;
   }
 
-  private currentDigest(org: string, app: string, name: string, version: number): Uint8Array | null {
-    const r = this.db
-      .select({ digest: t.secretVersions.digest })
+  private getVersion(org: string, app: string, name: string, version: number) {
+    return this.db
+      .select()
       .from(t.secretVersions)
       .where(
         and(
@@ -818,6 +807,10 @@ export class SecretStore {
         ),
       )
       .get();
+  }
+
+  private currentDigest(org: string, app: string, name: string, version: number): Uint8Array | null {
+    const r = this.getVersion(org, app, name, version);
     return r?.digest ? new Uint8Array(r.digest) : null;
   }
 

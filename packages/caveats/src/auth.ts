@@ -152,9 +152,8 @@ abstract class Attestation implements Caveat {
   }
 }
 
-/** Type 23 (attestation): the discharge was issued to this Fly user. */
-export class FlyioUserID extends Attestation {
-  readonly type = CavFlyioUserID;
+/** An attestation whose body is one bare uint64 (Go `type X uint64`). */
+abstract class UintAttestation extends Attestation {
   constructor(readonly id: bigint) {
     super();
   }
@@ -166,18 +165,14 @@ export class FlyioUserID extends Attestation {
   }
 }
 
+/** Type 23 (attestation): the discharge was issued to this Fly user. */
+export class FlyioUserID extends UintAttestation {
+  readonly type = CavFlyioUserID;
+}
+
 /** Type 24 (attestation): GitHub user ID. */
-export class GitHubUserID extends Attestation {
+export class GitHubUserID extends UintAttestation {
   readonly type = CavGitHubUserID;
-  constructor(readonly id: bigint) {
-    super();
-  }
-  encodeBody(w: MsgpackWriter): void {
-    w.uint(this.id);
-  }
-  bodyJSON(): unknown {
-    return num(this.id);
-  }
 }
 
 /** Type 25 (attestation): Google user ID, a big.Int written as its big-endian magnitude. */
