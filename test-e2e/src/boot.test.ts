@@ -31,16 +31,18 @@ let flyd: TkdbClient;
 let secrets: PetsemClient;
 let actors: FlowActors;
 let petsemEnv: Record<string, string>;
+let tkdbEnv: Record<string, string>;
 
 beforeAll(async () => {
-  tkdb = await startService("tkdb", {
+  tkdbEnv = {
     TKDB_PORT: "0",
     TKDB_DATA_DIR: join(dir.path, "tkdb"),
     TKDB_KEK: keys.tkdbKek,
     TKDB_NOISE_KEY: hex(keys.tkdbNoise.secretKey),
     TKDB_SIGN_CLIENTS: hex(keys.signer.publicKey),
     TKDB_TP_KEYS: `${TKDB_LOCATION}=${hex(keys.petsemShared)},${AUTH_LOCATION}=${hex(keys.auth)}`,
-  });
+  };
+  tkdb = await startService("tkdb", tkdbEnv);
   petsemEnv = {
     PETSEM_PORT: "0",
     PETSEM_DATA_DIR: join(dir.path, "petsem"),
@@ -131,9 +133,12 @@ describe("boot flow over real processes", () => {
     await expect(boot(actors, user.header, ORG, APP, version)).rejects.toMatchObject({ code: "revoked" });
   });
 
-  it("no secret value and no key appears in any process output or database file", async () => {
+  it("no secret value and no key appears in any process output, audit export or database file", async () => {
     const markers = [SECRET, keys.tkdbKek, keys.petsemKek, hex(keys.petsemShared), hex(keys.auth)];
-    const outputs = tkdb.output() + petsem.output();
+    const audit = await cli("tkdb", ["audit", "export"], tkdbEnv);
+    expect(audit.code).toBe(0);
+    expect(audit.stdout.split("\n").length).toBeGreaterThan(4); // the flow's operations are there
+    const outputs = tkdb.output() + petsem.output() + audit.stdout + audit.stderr;
     for (const m of markers) expect(outputs).not.toContain(m);
     for (const sub of ["tkdb", "petsem"]) {
       for (const f of readdirSync(join(dir.path, sub))) {
