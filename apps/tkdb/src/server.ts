@@ -172,15 +172,18 @@ export interface StartOptions {
 export async function startTkdb(config: TkdbConfig, opts: StartOptions = {}): Promise<TkdbHandle> {
   const p = opts.primitives ?? native;
   const log = createLogger(config.log);
-  const store = new DrizzleStore(config.dbPath, p);
+  // On a LiteFS replica the database is read-only: no migrations, no KEK check value written, no
+  // replay pruning (the primary does all three).
+  const replica = !isPrimary(config.litefsDir);
+  const store = new DrizzleStore(config.dbPath, p, { replica });
   const service = new TokenService(store, config, p);
   try {
-    service.checkKek();
+    service.checkKek({ replica });
   } catch (err) {
     store.close();
     throw err;
   }
-  store.pruneReplay(Date.now());
+  if (!replica) store.pruneReplay(Date.now());
   const metrics = new Metrics();
   const { app, publicKey } = createApp(
     { service, config, log, metrics, ...(opts.tracer ? { tracer: opts.tracer } : {}) },

@@ -67,9 +67,10 @@ export class DrizzleStore implements TkdbStore {
   constructor(
     path: string,
     private readonly p: Primitives,
+    opts: { replica?: boolean } = {},
   ) {
     try {
-      this.opened = openDb(path);
+      this.opened = openDb(path, opts);
     } catch (cause) {
       throw new TkdbError("storage", "cannot open the database", { cause });
     }

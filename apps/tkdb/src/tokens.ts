@@ -93,8 +93,12 @@ export class TokenService {
   }
 
   /** First start stores a KEK check value; later starts refuse a different KEK before touching anything. */
-  checkKek(): void {
+  checkKek(opts: { replica?: boolean } = {}): void {
     const check = this.store.getMeta(KEK_CHECK);
+    if (check === undefined && opts.replica) {
+      // A replica cannot write the check value; without it the KEK cannot be checked yet.
+      throw new TkdbError("not_primary", "the primary has not initialized this database yet; start it first");
+    }
     if (check === undefined) {
       this.store.transaction(() => this.store.setMeta(KEK_CHECK, kekCheckValue(this.p, this.config.kek)));
       return;

@@ -6,6 +6,7 @@ import {
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
 import { NoiseRemoteError, noiseCall } from "@tkdb/noise";
+import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { backends } from "../src/crypto.js";
 import { startTkdb } from "../src/server.js";
@@ -55,6 +56,30 @@ describe("operations", () => {
     expect(err).toBeInstanceOf(NoiseRemoteError);
     expect((err as NoiseRemoteError).code).toBe("not_primary");
     expect((err as NoiseRemoteError).message).toContain("tkdb-fra-1");
+    expect(await c.verify("health", {})).toEqual({ ok: true, primary: false });
+    await h.close();
+  });
+
+  it("a replica never initializes the database: before the primary has, it refuses to start and creates nothing", async () => {
+    const dir = join(t.dir, "ro");
+    mkdirSync(dir);
+    const fx = fixture(dir);
+    const litefs = join(dir, "litefs");
+    mkdirSync(litefs);
+    writeFileSync(join(litefs, ".primary"), "tkdb-iad-1\n");
+    // Nothing initialized yet: a replica must not create the schema or the KEK check value.
+    await expect(startTkdb({ ...fx.config, litefsDir: litefs })).rejects.toMatchObject({
+      code: expect.any(String),
+    });
+    const empty = new Database(fx.config.dbPath, { readonly: true });
+    const tables = empty.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all();
+    empty.close();
+    expect(tables).toEqual([]);
+    // Once the primary has initialized it, the replica starts and serves reads.
+    const primary = await startTkdb(fx.config);
+    await primary.close();
+    const h = await startTkdb({ ...fx.config, litefsDir: litefs });
+    const c = caller(h.url, h.publicKey, fx.signClient);
     expect(await c.verify("health", {})).toEqual({ ok: true, primary: false });
     await h.close();
   });

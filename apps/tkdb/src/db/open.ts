@@ -16,8 +16,12 @@ export interface OpenedDb {
 
 const MIGRATIONS = fileURLToPath(new URL("../../drizzle", import.meta.url));
 
-/** Opens (creating if needed) the database: WAL, foreign keys, busy timeout, migrations applied. */
-export function openDb(path: string): OpenedDb {
+/**
+ * Opens (creating if needed) the database: WAL, foreign keys, busy timeout, migrations applied.
+ * A LiteFS replica's database is read-only and its schema comes from the primary, so with
+ * `replica` no migration runs.
+ */
+export function openDb(path: string, opts: { replica?: boolean } = {}): OpenedDb {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const sqlite = new Database(path);
   sqlite.pragma("journal_mode = WAL");
@@ -25,6 +29,6 @@ export function openDb(path: string): OpenedDb {
   sqlite.pragma("foreign_keys = ON");
   sqlite.pragma("busy_timeout = 5000");
   const db = drizzle(sqlite, { schema });
-  migrate(db, { migrationsFolder: MIGRATIONS });
+  if (!opts.replica) migrate(db, { migrationsFolder: MIGRATIONS });
   return { db, sqlite, close: () => sqlite.close() };
 }
