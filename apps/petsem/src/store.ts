@@ -46,6 +46,14 @@ import type {
 } from "./types.js";
 import { checkBatchSize, checkId, checkName, checkValue, checkVersion, LIMITS } from "./validate.js";
 
+/** Joins a secret's head to the version row it points at. */
+const HEAD_VERSION = and(
+  eq(t.secretVersions.org, t.secretHeads.org),
+  eq(t.secretVersions.app, t.secretHeads.app),
+  eq(t.secretVersions.name, t.secretHeads.name),
+  eq(t.secretVersions.version, t.secretHeads.version),
+);
+
 export type { AuditEntry, AuditOp, AuditSink } from "./audit.js";
 export { TableAuditSink } from "./audit.js";
 export type {
@@ -599,15 +607,7 @@ export class SecretStore {
           digest: t.secretVersions.digest,
         })
         .from(t.secretHeads)
-        .innerJoin(
-          t.secretVersions,
-          and(
-            eq(t.secretVersions.org, t.secretHeads.org),
-            eq(t.secretVersions.app, t.secretHeads.app),
-            eq(t.secretVersions.name, t.secretHeads.name),
-            eq(t.secretVersions.version, t.secretHeads.version),
-          ),
-        )
+        .innerJoin(t.secretVersions, HEAD_VERSION)
         .where(and(eq(t.secretHeads.org, org), eq(t.secretHeads.app, app), eq(t.secretHeads.live, true)))
         .orderBy(asc(t.secretHeads.name))
         .all();
@@ -669,15 +669,7 @@ export class SecretStore {
             sealed: t.secretVersions.sealed,
           })
           .from(t.secretHeads)
-          .innerJoin(
-            t.secretVersions,
-            and(
-              eq(t.secretVersions.org, t.secretHeads.org),
-              eq(t.secretVersions.app, t.secretHeads.app),
-              eq(t.secretVersions.name, t.secretHeads.name),
-              eq(t.secretVersions.version, t.secretHeads.version),
-            ),
-          )
+          .innerJoin(t.secretVersions, HEAD_VERSION)
           .where(and(...conds))
           .orderBy(asc(t.secretHeads.name))
           .all();
