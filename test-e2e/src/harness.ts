@@ -11,7 +11,11 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const TSX = join(ROOT, "node_modules", ".bin", "tsx");
+/**
+ * Services run as ONE process (`node --import tsx`, as the apps' own tests run them), not behind the
+ * tsx wrapper: a SIGKILL must reach the server itself, not orphan it behind a dead wrapper.
+ */
+const NODE_TSX = [process.execPath, "--import", "tsx"] as const;
 
 export interface RunningService {
   name: string;
@@ -55,10 +59,15 @@ export function startService(
   env: Record<string, string>,
   timeoutMs = 20_000,
 ): Promise<RunningService> {
-  const child = spawn(TSX, [join(ROOT, "apps", name, "src", "cli.ts"), "serve"], {
-    env: { ...process.env, ...env, NODE_ENV: "test" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    NODE_TSX[0],
+    [...NODE_TSX.slice(1), join(ROOT, "apps", name, "src", "cli.ts"), "serve"],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...env, NODE_ENV: "test" },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let out = "";
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -122,10 +131,15 @@ export function cli(
   env: Record<string, string>,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(TSX, [join(ROOT, "apps", name, "src", "cli.ts"), ...args], {
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      NODE_TSX[0],
+      [...NODE_TSX.slice(1), join(ROOT, "apps", name, "src", "cli.ts"), ...args],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...env },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (b: Buffer) => {
