@@ -21,6 +21,10 @@ const benches = [
   { pkg: "apps/tkdb", title: "tkdb over HTTP/Noise on loopback" },
   { pkg: "apps/petsem", title: "petsem: store in-process and over HTTP/Noise" },
   { pkg: "packages/client", title: "Verification cache against a real tkdb: cached against online" },
+  {
+    pkg: "test-e2e",
+    title: "Load on loopback: both services as processes, 1 and 8 callers, beside a bare HTTP server",
+  },
 ];
 
 function run(pkg) {
@@ -66,6 +70,15 @@ const get = (pkg, path) => {
   const r = results.find((x) => x.pkg === pkg)?.json;
   return path.split(".").reduce((o, k) => (o && typeof o === "object" ? o[k] : undefined), r);
 };
+const fig = (name) => {
+  const r = get("test-e2e", name);
+  return r ? `${r.per_s} (${r.p50_ms} / ${r.p99_ms})` : "not measured";
+};
+const loadErrors = () => {
+  const r = results.find((x) => x.pkg === "test-e2e")?.json;
+  if (!r) return "not measured";
+  return Object.values(r).reduce((n, v) => n + (v && typeof v === "object" ? (v.errors ?? 0) : 0), 0);
+};
 const cpu = cpus();
 const lines = [
   "# Performance",
@@ -89,6 +102,13 @@ const lines = [
   `| IK RPC round trip over loopback (ms) vs plain JSON POST (ms) | ${get("packages/noise", "ik_rpc_ms")} vs ${get("packages/noise", "plain_json_post_ms")} | |`,
   `| verification cache hit ratio (Zipf workload) | ${get("packages/client", "hit_ratio")} | ≥ 0.98 |`,
   `| cached over online verification | ${get("packages/client", "cached_vs_online_speedup")} | |`,
+  `| tkdb verify/s at 8 callers (p50 / p99 ms) | ${fig("tkdb_verify_c8")} | |`,
+  `| tkdb discharge/s at 8 callers (p50 / p99 ms) | ${fig("tkdb_discharge_c8")} | |`,
+  `| petsem resolve/s at 8 callers (p50 / p99 ms) | ${fig("petsem_resolve_c8")} | |`,
+  `| boot (discharge + resolve)/s at 8 callers (p50 / p99 ms) | ${fig("boot_discharge_and_resolve_c8")} | |`,
+  `| bare HTTP JSON POST/s at 8 callers, the floor (p50 / p99 ms) | ${fig("plain_http_post_c8")} | |`,
+  `| tkdb verify rate over the bare HTTP floor | ${get("test-e2e", "verify_c8_vs_plain_http_c8")} | |`,
+  `| load errors across all runs | ${loadErrors()} | 0 |`,
   "",
 ];
 for (const r of results) {

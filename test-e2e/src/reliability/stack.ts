@@ -1,0 +1,137 @@
+/**
+ * The whole system on loopback for the reliability suite: tkdb and petsem as real processes with
+ * fresh keys and data folders, the clients each actor holds, and the tokens the boot flow needs.
+ * `RELIABILITY_LONG=1` turns every bounded run of the suite into its long version.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { flyRegistry } from "@tkdb/caveats";
+import { PetsemClient, TkdbClient } from "@tkdb/client";
+import { AUTH_LOCATION, type FlowActors, one, TKDB_LOCATION } from "../flow.js";
+import { cli, hex, key32, type RunningService, startService, tempDir, x25519 } from "../harness.js";
+
+/** Long runs (soak) behind a flag; CI runs the short version. */
+export const LONG = process.env.RELIABILITY_LONG === "1";
+
+export interface StackKeys {
+  tkdbKek: string;
+  petsemKek: string;
+  tkdbNoise: { secretKey: Uint8Array; publicKey: Uint8Array };
+  petsemNoise: { secretKey: Uint8Array; publicKey: Uint8Array };
+  signer: { secretKey: Uint8Array; publicKey: Uint8Array };
+  petsemShared: Uint8Array;
+  auth: Uint8Array;
+}
+
+export interface Stack {
+  dir: string;
+  keys: StackKeys;
+  tkdbEnv: Record<string, string>;
+  petsemEnv: Record<string, string>;
+  tkdb: RunningService;
+  petsem: RunningService;
+  actors: FlowActors;
+  /** Restarts one service on the same data folder and keys (after a kill, say); clients follow. */
+  restart(name: "tkdb" | "petsem"): Promise<RunningService>;
+  /** Stops both services and removes the data folder. */
+  stop(): Promise<void>;
+}
+
+export function newKeys(): StackKeys {
+  return {
+    tkdbKek: hex(key32()),
+    petsemKek: hex(key32()),
+    tkdbNoise: x25519(),
+    petsemNoise: x25519(),
+    signer: x25519(),
+    petsemShared: key32(),
+    auth: key32(),
+  };
+}
+
+export function stackEnvs(dir: string, keys: StackKeys) {
+  const tkdbEnv: Record<string, string> = {
+    TKDB_HOST: "127.0.0.1",
+    TKDB_PORT: "0",
+    TKDB_DATA_DIR: join(dir, "tkdb"),
+    TKDB_KEK: keys.tkdbKek,
+    TKDB_NOISE_KEY: hex(keys.tkdbNoise.secretKey),
+    TKDB_SIGN_CLIENTS: hex(keys.signer.publicKey),
+    TKDB_TP_KEYS: `${TKDB_LOCATION}=${hex(keys.petsemShared)},${AUTH_LOCATION}=${hex(keys.auth)}`,
+  };
+  const petsemEnv: Record<string, string> = {
+    PETSEM_HOST: "127.0.0.1",
+    PETSEM_PORT: "0",
+    PETSEM_DATA_DIR: join(dir, "petsem"),
+    PETSEM_KEK: keys.petsemKek,
+    PETSEM_NOISE_KEY: hex(keys.petsemNoise.secretKey),
+    PETSEM_TKDB_SHARED_KEY: hex(keys.petsemShared),
+    PETSEM_TKDB_LOCATION: TKDB_LOCATION,
+  };
+  return { tkdbEnv, petsemEnv };
+}
+
+export async function startStack(prefix = "reliability"): Promise<Stack> {
+  const tmp = tempDir(prefix);
+  const keys = newKeys();
+  const { tkdbEnv, petsemEnv } = stackEnvs(tmp.path, keys);
+  const running: { tkdb?: RunningService; petsem?: RunningService } = {};
+  try {
+    running.tkdb = await startService("tkdb", tkdbEnv);
+    running.petsem = await startService("petsem", petsemEnv);
+  } catch (e) {
+    await running.tkdb?.stop();
+    tmp.remove();
+    throw e;
+  }
+  const clients = () => {
+    const t = running.tkdb as RunningService;
+    const p = running.petsem as RunningService;
+    const tkdbEp = [{ url: t.url, serverPublicKey: t.publicKey }];
+    return {
+      admin: new TkdbClient({ endpoints: tkdbEp, clientStaticKey: keys.signer, registry: flyRegistry }),
+      flyd: new TkdbClient({ endpoints: tkdbEp, registry: flyRegistry }),
+      secrets: new PetsemClient({ endpoints: [{ url: p.url, serverPublicKey: p.publicKey }] }),
+    };
+  };
+  const w = await cli("petsem", ["token", "mint", "--writer"], petsemEnv);
+  const r = await cli("petsem", ["token", "mint", "--reader"], petsemEnv);
+  if (w.code !== 0 || r.code !== 0) throw new Error(`petsem token mint failed: ${w.stderr}${r.stderr}`);
+  const actors: FlowActors = {
+    ...clients(),
+    authKey: keys.auth,
+    writer: w.stdout.trim(),
+    reader: one(r.stdout.trim()),
+  };
+  const stack: Stack = {
+    dir: tmp.path,
+    keys,
+    tkdbEnv,
+    petsemEnv,
+    get tkdb() {
+      return running.tkdb as RunningService;
+    },
+    get petsem() {
+      return running.petsem as RunningService;
+    },
+    actors,
+    async restart(name) {
+      await running[name]?.stop("SIGKILL");
+      running[name] = await startService(name, name === "tkdb" ? tkdbEnv : petsemEnv);
+      Object.assign(actors, clients());
+      return running[name] as RunningService;
+    },
+    async stop() {
+      await Promise.all([running.tkdb?.stop(), running.petsem?.stop()]);
+      tmp.remove();
+    },
+  };
+  return stack;
+}
+
+/** Resident memory of a live process in bytes (Linux /proc), for "memory stays bounded" checks. */
+export function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (!m) throw new Error(`no VmRSS for ${pid}`);
+  return Number(m[1]) * 1024;
+}
