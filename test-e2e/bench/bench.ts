@@ -8,7 +8,7 @@
  *   cd test-e2e && pnpm bench      (BENCH_COUNT, BENCH_SECONDS scale the runs)
  */
 import { spawn } from "node:child_process";
-import { prepareWorkloads, runLoad, type Workloads } from "../src/reliability/load.js";
+import { prepareWorkloads, runLoad } from "../src/reliability/load.js";
 import { rssBytes, startStack } from "../src/reliability/stack.js";
 
 const COUNT = Number(process.env.BENCH_COUNT ?? 3000);

@@ -27,7 +27,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function bounded(name: keyof Omit<Workloads, "verifier">, count = COUNT) {
+async function bounded(name: keyof Omit<Workloads, "verifier" | "stop">, count = COUNT) {
   const r = await runLoad({ name, concurrency: CONCURRENCY, count, maxMs: MAX_MS, op: w[name] });
   results.push(r);
   expect(r.errorSamples).toEqual([]);
