@@ -18,7 +18,7 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
@@ -180,7 +180,10 @@ export async function startReplication(
   if (dbPath === ":memory:") throw new PetsemError("config", "an in-memory database cannot be backed up");
   const bin = litestreamBinary();
   const config = writeConfig(dbPath, replica);
+  const pidFile = `${dbPath}.litestream.pid`;
+  await reapStaleReplicator(pidFile);
   const child = spawn(bin, ["replicate", "-config", config.path], { stdio: ["ignore", "pipe", "pipe"] });
+  recordReplicator(pidFile, child.pid, config.path);
   let ready: (() => void) | null = null;
   const readyP = new Promise<void>((res) => {
     ready = res;
@@ -217,6 +220,7 @@ export async function startReplication(
     });
   }).finally(() => {
     config.cleanup();
+    rmSync(pidFile, { force: true });
     process.removeListener("exit", killOnExit);
   });
   /** waits for `p`, the exit, or `ms`, whichever comes first */
@@ -416,4 +420,50 @@ export async function restoreBackup(opts: RestoreBackupOptions): Promise<{
     removeDbFiles(temp);
     throw e;
   }
+}
+
+/**
+ * A replicator whose service was killed with SIGKILL keeps running (nothing tells it its parent
+ * died). Two replicators of one database would write one replica at once, so before starting,
+ * the replicator recorded in `pidFile` (`<pid> <config path>`, see recordReplicator) is stopped if
+ * that pid is still a Litestream running that config (SIGTERM: it ships what it has; SIGKILL after
+ * 10 s). Linux only (/proc); elsewhere nothing is touched. Returns whether one was stopped.
+ */
+export async function reapStaleReplicator(pidFile: string): Promise<boolean> {
+  let pid: number;
+  let configPath: string;
+  try {
+    const [p, ...rest] = readFileSync(pidFile, "utf8").split(" ");
+    pid = Number.parseInt(p ?? "", 10);
+    configPath = rest.join(" ");
+  } catch {
+    return false;
+  }
+  const isOurs = () => {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      return argv.some((a) => a.endsWith("litestream")) && argv.includes(configPath);
+    } catch {
+      return false;
+    }
+  };
+  if (!Number.isSafeInteger(pid) || pid <= 1 || pid === process.pid || !isOurs()) return false;
+  const signal = (s: NodeJS.Signals) => {
+    try {
+      process.kill(pid, s);
+    } catch {
+      // already gone
+    }
+  };
+  signal("SIGTERM");
+  for (let waited = 0; isOurs(); waited += 50) {
+    if (waited >= 10_000) signal("SIGKILL");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
+/** Records a running replicator for reapStaleReplicator. */
+export function recordReplicator(pidFile: string, pid: number | undefined, configPath: string): void {
+  if (pid !== undefined) writeFileSync(pidFile, `${pid} ${configPath}`, { mode: 0o600 });
 }

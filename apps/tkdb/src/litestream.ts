@@ -3,6 +3,7 @@
  * forward signals, so the real binary is resolved from the platform package and spawned directly.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { TkdbError } from "./errors.js";
@@ -49,4 +50,50 @@ export function restore(opts: {
         : reject(new TkdbError("storage", `litestream restore failed: ${err.trim().slice(-300)}`)),
     );
   });
+}
+
+/**
+ * A replicator whose service was killed with SIGKILL keeps running (nothing tells it its parent
+ * died). Two replicators of one database would write one replica at once, so before starting,
+ * the replicator recorded in `pidFile` (`<pid> <config path>`, see recordReplicator) is stopped if
+ * that pid is still a Litestream running that config (SIGTERM: it ships what it has; SIGKILL after
+ * 10 s). Linux only (/proc); elsewhere nothing is touched. Returns whether one was stopped.
+ */
+export async function reapStaleReplicator(pidFile: string): Promise<boolean> {
+  let pid: number;
+  let configPath: string;
+  try {
+    const [p, ...rest] = readFileSync(pidFile, "utf8").split(" ");
+    pid = Number.parseInt(p ?? "", 10);
+    configPath = rest.join(" ");
+  } catch {
+    return false;
+  }
+  const isOurs = () => {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      return argv.some((a) => a.endsWith("litestream")) && argv.includes(configPath);
+    } catch {
+      return false;
+    }
+  };
+  if (!Number.isSafeInteger(pid) || pid <= 1 || pid === process.pid || !isOurs()) return false;
+  const signal = (s: NodeJS.Signals) => {
+    try {
+      process.kill(pid, s);
+    } catch {
+      // already gone
+    }
+  };
+  signal("SIGTERM");
+  for (let waited = 0; isOurs(); waited += 50) {
+    if (waited >= 10_000) signal("SIGKILL");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
+/** Records a running replicator for reapStaleReplicator. */
+export function recordReplicator(pidFile: string, pid: number | undefined, configPath: string): void {
+  if (pid !== undefined) writeFileSync(pidFile, `${pid} ${configPath}`, { mode: 0o600 });
 }

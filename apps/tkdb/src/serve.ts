@@ -1,12 +1,18 @@
 /** `serve`: the service from the environment, until SIGTERM/SIGINT. Prints {url, publicKey, metrics}. */
+import { rmSync } from "node:fs";
 import { loadConfig } from "./env.js";
-import { startReplication } from "./litestream.js";
+import { reapStaleReplicator, recordReplicator, startReplication } from "./litestream.js";
 import { startTkdb } from "./server.js";
 
 export async function serve(): Promise<void> {
   const config = loadConfig();
   const h = await startTkdb(config);
+  // A replicator left by a predecessor killed with SIGKILL is stopped before ours starts.
+  const pidFile = `${config.dbPath}.litestream.pid`;
+  if (config.litestreamConfig) await reapStaleReplicator(pidFile);
   const ls = config.litestreamConfig ? startReplication(config.litestreamConfig) : undefined;
+  if (ls && config.litestreamConfig) recordReplicator(pidFile, ls.pid, config.litestreamConfig);
+  ls?.once("exit", () => rmSync(pidFile, { force: true }));
   process.stdout.write(
     `${JSON.stringify({ url: h.url, publicKey: Buffer.from(h.publicKey).toString("hex"), publicKeyBase64Url: Buffer.from(h.publicKey).toString("base64url"), metrics: h.metricsUrl ?? null })}\n`,
   );
