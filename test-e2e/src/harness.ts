@@ -92,7 +92,12 @@ export function startService(
         stop: (signal = "SIGTERM") =>
           new Promise<void>((r) => {
             if (child.exitCode !== null || child.signalCode !== null) return r();
-            child.once("exit", () => r());
+            // A service that does not stop within 10 s is killed, so no test leaves one behind.
+            const force = setTimeout(() => child.kill("SIGKILL"), 10_000);
+            child.once("exit", () => {
+              clearTimeout(force);
+              r();
+            });
             child.kill(signal);
           }),
       });

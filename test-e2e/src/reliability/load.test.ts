@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LoadResult, prepareWorkloads, runLoad, type Workloads } from "./load.js";
-import { LONG, rssBytes, type Stack, startStack } from "./stack.js";
+import { LONG, processState, rssBytes, type Stack, startStack } from "./stack.js";
 
 const COUNT = LONG ? 20_000 : 800;
 const MAX_MS = LONG ? 120_000 : 15_000;
@@ -25,11 +25,18 @@ afterAll(async () => {
   w?.stop();
   console.log(JSON.stringify({ load: results, long: LONG }));
   await stack?.stop();
-});
+}, 30_000);
 
 async function bounded(name: keyof Omit<Workloads, "verifier" | "stop">, count = COUNT) {
   const r = await runLoad({ name, concurrency: CONCURRENCY, count, maxMs: MAX_MS, op: w[name] });
   results.push(r);
+  if (r.errors > 0) {
+    // Enough to tell a dead, hung or disk-bound service apart (no secrets: logs are redacted).
+    for (const s of [stack.tkdb, stack.petsem])
+      console.error(
+        `${s.name} pid ${s.child.pid}: ${processState(s.child.pid as number)}\n${s.output().slice(-3000)}`,
+      );
+  }
   expect(r.errorSamples).toEqual([]);
   expect(r.errors).toBe(0);
   // Bounded by count, or by time with real progress: a run that stalls is a failure.

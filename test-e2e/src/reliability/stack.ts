@@ -129,6 +129,21 @@ export async function startStack(prefix = "reliability"): Promise<Stack> {
   return stack;
 }
 
+/**
+ * What a process is doing, for a failure report: its state (R running, S sleeping, D waiting on
+ * the disk, Z gone), the kernel function it waits in, and its CPU time so far.
+ */
+export function processState(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const wchan = readFileSync(`/proc/${pid}/wchan`, "utf8");
+    return `state ${f[0]} wchan ${wchan || "-"} utime ${f[11]} stime ${f[12]} (ticks)`;
+  } catch {
+    return "gone";
+  }
+}
+
 /** Resident memory of a live process in bytes (Linux /proc), for "memory stays bounded" checks. */
 export function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
