@@ -7,7 +7,8 @@ import { encodeAuthorizationHeader, type Macaroon, PermissionError, ValidityWind
 import { NoiseRemoteError } from "@tkdb/noise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AUTH_LOCATION, boot, type FlowActors, loginUser, one, TKDB_LOCATION, writerFor } from "./flow.js";
-import { cli, hex, key32, type RunningService, startService, tempDir, x25519 } from "./harness.js";
+import { cli, hex, key32, type RunningService, startService, tempDir } from "./harness.js";
+import { newKeys } from "./reliability/stack.js";
 
 const ORG = 101n;
 const APP = 7n;
@@ -15,15 +16,7 @@ const OTHER_ORG = 202n;
 const SECRET = `postgres://user:${hex(key32())}@db/app`;
 
 const dir = tempDir("e2e-boot");
-const keys = {
-  tkdbKek: hex(key32()),
-  petsemKek: hex(key32()),
-  tkdbNoise: x25519(),
-  petsemNoise: x25519(),
-  signer: x25519(),
-  petsemShared: key32(),
-  auth: key32(),
-};
+const keys = newKeys();
 let tkdb: RunningService;
 let petsem: RunningService;
 let admin: TkdbClient;

@@ -24,6 +24,7 @@ export type { NoiseApi, NoisePattern } from "./framing.js";
 export {
   buildPrologue,
   decodeClientKey,
+  decodeFrames,
   encodeClientKey,
   isValidRid,
   keyId,

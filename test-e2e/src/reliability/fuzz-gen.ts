@@ -18,6 +18,7 @@ import {
 } from "@tkdb/macaroon";
 import {
   buildPrologue,
+  decodeFrames,
   encodeClientKey,
   getNative,
   HandshakeState,
@@ -207,16 +208,8 @@ export interface Opened {
 
 /** Opens a 200 response with the initiator state of its message 1; null if it does not open. */
 export function openResponse(hs: HandshakeState, body: Uint8Array): Opened | null {
-  const frames: Uint8Array[] = [];
-  for (let off = 0; off < body.length; ) {
-    if (off + 2 > body.length) return null;
-    const len = ((body[off] as number) << 8) | (body[off + 1] as number);
-    off += 2;
-    if (off + len > body.length) return null;
-    frames.push(body.subarray(off, off + len));
-    off += len;
-  }
-  if (frames.length === 0) return null;
+  const frames = decodeFrames(body);
+  if (frames === null || frames.length === 0) return null;
   try {
     const chunks = [hs.readMessage(frames[0] as Uint8Array)];
     const { receive } = hs.split();
