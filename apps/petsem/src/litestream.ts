@@ -18,11 +18,11 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { litestreamBinary as binary, reapStaleReplicator, recordReplicator } from "@tkdb/litestream";
 import type { BackendName } from "./crypto.js";
 import { DEFAULT_SYNC_INTERVAL, type LitestreamConfig, parseReplicaUrl } from "./env.js";
 import { PetsemError } from "./errors.js";
@@ -46,15 +46,10 @@ function backupError(
 
 /** Absolute path of the real Litestream binary from `@flydotio/litestream-<platform>-<arch>`. */
 export function litestreamBinary(): string {
-  const pkg = `@flydotio/litestream-${process.platform}-${process.arch}`;
   try {
-    const wrapper = createRequire(import.meta.url).resolve("@flydotio/litestream/package.json");
-    const platformPkg = createRequire(wrapper).resolve(`${pkg}/package.json`);
-    const bin = join(dirname(platformPkg), "litestream");
-    if (!existsSync(bin)) throw new Error("missing binary");
-    return bin;
+    return binary();
   } catch (cause) {
-    throw backupError(`the Litestream binary (${pkg}) is not installed`, undefined, cause);
+    throw backupError((cause as Error).message, undefined, cause);
   }
 }
 
@@ -420,50 +415,4 @@ export async function restoreBackup(opts: RestoreBackupOptions): Promise<{
     removeDbFiles(temp);
     throw e;
   }
-}
-
-/**
- * A replicator whose service was killed with SIGKILL keeps running (nothing tells it its parent
- * died). Two replicators of one database would write one replica at once, so before starting,
- * the replicator recorded in `pidFile` (`<pid> <config path>`, see recordReplicator) is stopped if
- * that pid is still a Litestream running that config (SIGTERM: it ships what it has; SIGKILL after
- * 10 s). Linux only (/proc); elsewhere nothing is touched. Returns whether one was stopped.
- */
-export async function reapStaleReplicator(pidFile: string): Promise<boolean> {
-  let pid: number;
-  let configPath: string;
-  try {
-    const [p, ...rest] = readFileSync(pidFile, "utf8").split(" ");
-    pid = Number.parseInt(p ?? "", 10);
-    configPath = rest.join(" ");
-  } catch {
-    return false;
-  }
-  const isOurs = () => {
-    try {
-      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-      return argv.some((a) => a.endsWith("litestream")) && argv.includes(configPath);
-    } catch {
-      return false;
-    }
-  };
-  if (!Number.isSafeInteger(pid) || pid <= 1 || pid === process.pid || !isOurs()) return false;
-  const signal = (s: NodeJS.Signals) => {
-    try {
-      process.kill(pid, s);
-    } catch {
-      // already gone
-    }
-  };
-  signal("SIGTERM");
-  for (let waited = 0; isOurs(); waited += 50) {
-    if (waited >= 10_000) signal("SIGKILL");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return true;
-}
-
-/** Records a running replicator for reapStaleReplicator. */
-export function recordReplicator(pidFile: string, pid: number | undefined, configPath: string): void {
-  if (pid !== undefined) writeFileSync(pidFile, `${pid} ${configPath}`, { mode: 0o600 });
 }

@@ -1,7 +1,8 @@
 /** `serve`: the service from the environment, until SIGTERM/SIGINT. Prints {url, publicKey, metrics}. */
 import { rmSync } from "node:fs";
+import { reapStaleReplicator, recordReplicator } from "@tkdb/litestream";
 import { loadConfig } from "./env.js";
-import { reapStaleReplicator, recordReplicator, startReplication } from "./litestream.js";
+import { startReplication } from "./litestream.js";
 import { startTkdb } from "./server.js";
 
 export async function serve(): Promise<void> {
