@@ -1,7 +1,7 @@
 // Development configuration of the main job: keys created once under <data>/keys (owner-only
 // files), and the environment each service is started with. Production injects these instead
 // (see infra/KEYS.md). Shared by scripts/start.mjs and the demo.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from "node:crypto";
+import { createPrivateKey, createPublicKey, randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
@@ -9,10 +9,9 @@ export const TKDB_LOCATION = "https://api.fly.io/v1";
 export const AUTH_LOCATION = "https://api.fly.io/aaa/v1";
 
 const hex32 = () => randomBytes(32).toString("hex");
-function x25519Private() {
-  const { privateKey } = generateKeyPairSync("x25519");
-  return Buffer.from(privateKey.export({ format: "jwk" }).d, "base64url").toString("hex");
-}
+// An X25519 secret key is any 32 random bytes (X25519 clamps). Not generateKeyPairSync + JWK
+// export: that pair can deadlock Node 20 (see packages/noise/src/crypto.ts).
+const x25519Private = hex32;
 export function x25519Public(privHex) {
   const priv = createPrivateKey({
     key: Buffer.concat([Buffer.from("302e020100300506032b656e04220420", "hex"), Buffer.from(privHex, "hex")]),

@@ -4,11 +4,12 @@
  * Tests drive them only through @tkdb/client; every process is stopped by the test that started it.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { getNative } from "@tkdb/noise";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 /**
@@ -33,13 +34,9 @@ export function tempDir(prefix: string): { path: string; remove(): void } {
 }
 
 export function x25519(): { secretKey: Uint8Array; publicKey: Uint8Array } {
-  const { privateKey, publicKey } = generateKeyPairSync("x25519");
-  const d = privateKey.export({ format: "jwk" }).d as string;
-  const x = publicKey.export({ format: "jwk" }).x as string;
-  return {
-    secretKey: new Uint8Array(Buffer.from(d, "base64url")),
-    publicKey: new Uint8Array(Buffer.from(x, "base64url")),
-  };
+  const nc = getNative();
+  if (nc === undefined) throw new Error("node:crypto X25519 is unavailable");
+  return nc.generateKeyPair();
 }
 
 export const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");

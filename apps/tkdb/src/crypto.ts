@@ -8,6 +8,7 @@ import * as nodeCrypto from "node:crypto";
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
 import { randomBytes as nobleRandom } from "@noble/hashes/utils.js";
+import { getNative } from "@tkdb/noise";
 import { TkdbError } from "./errors.js";
 
 export interface Primitives {
@@ -126,13 +127,9 @@ export function sha256Hex(data: string, p: Primitives = native): string {
 
 /** X25519 key pair for the Noise static key (keygen). */
 export function x25519KeyPair(): { publicKey: Uint8Array; secretKey: Uint8Array } {
-  const kp = nodeCrypto.generateKeyPairSync("x25519");
-  const priv = kp.privateKey.export({ format: "jwk" }).d as string;
-  const pub = kp.publicKey.export({ format: "jwk" }).x as string;
-  return {
-    secretKey: new Uint8Array(Buffer.from(priv, "base64url")),
-    publicKey: new Uint8Array(Buffer.from(pub, "base64url")),
-  };
+  const nc = getNative();
+  if (nc === undefined) throw new TkdbError("config", "node:crypto X25519 is unavailable");
+  return nc.generateKeyPair();
 }
 
 /** Constant-time equality on bytes. */

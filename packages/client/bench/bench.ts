@@ -10,13 +10,14 @@
  *   pnpm --filter @tkdb/client bench        (or: cd packages/client && pnpm bench)
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { flyRegistry } from "@tkdb/caveats";
 import { encodeAuthorizationHeader, Macaroon, ValidityWindow } from "@tkdb/macaroon";
+import { getNative } from "@tkdb/noise";
 import { TkdbClient } from "../src/tkdb.js";
 import { CachingVerifier } from "../src/verifier.js";
 
@@ -29,11 +30,9 @@ const SIBLING_REQUESTS = Number(process.env.BENCH_SIBLINGS ?? 10_000);
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
 function x25519() {
-  const { privateKey, publicKey } = generateKeyPairSync("x25519");
-  return {
-    secretKey: new Uint8Array(Buffer.from(privateKey.export({ format: "jwk" }).d as string, "base64url")),
-    publicKey: new Uint8Array(Buffer.from(publicKey.export({ format: "jwk" }).x as string, "base64url")),
-  };
+  const nc = getNative();
+  if (nc === undefined) throw new Error("node:crypto X25519 is unavailable");
+  return nc.generateKeyPair();
 }
 
 async function startTkdb(
