@@ -22,7 +22,12 @@ import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { litestreamBinary as binary, reapStaleReplicator, recordReplicator } from "@tkdb/litestream";
+import {
+  litestreamBinary as binary,
+  forgetReplicator,
+  reapStaleReplicator,
+  recordReplicator,
+} from "@tkdb/litestream";
 import type { BackendName } from "./crypto.js";
 import { DEFAULT_SYNC_INTERVAL, type LitestreamConfig, parseReplicaUrl } from "./env.js";
 import { PetsemError } from "./errors.js";
@@ -174,11 +179,22 @@ export async function startReplication(
 ): Promise<Replication> {
   if (dbPath === ":memory:") throw new PetsemError("config", "an in-memory database cannot be backed up");
   const bin = litestreamBinary();
-  const config = writeConfig(dbPath, replica);
   const pidFile = `${dbPath}.litestream.pid`;
-  await reapStaleReplicator(pidFile);
+  try {
+    await reapStaleReplicator(pidFile);
+  } catch (cause) {
+    throw backupError((cause as Error).message, undefined, cause);
+  }
+  const config = writeConfig(dbPath, replica);
   const child = spawn(bin, ["replicate", "-config", config.path], { stdio: ["ignore", "pipe", "pipe"] });
-  recordReplicator(pidFile, child.pid, config.path);
+  try {
+    recordReplicator(pidFile, child.pid, config.path);
+  } catch (cause) {
+    // Unrecorded, a later kill -9 would orphan it with nothing to stop it: do not run it at all.
+    child.kill("SIGKILL");
+    config.cleanup();
+    throw backupError("cannot record the Litestream pid file", undefined, cause);
+  }
   let ready: (() => void) | null = null;
   const readyP = new Promise<void>((res) => {
     ready = res;
@@ -215,7 +231,7 @@ export async function startReplication(
     });
   }).finally(() => {
     config.cleanup();
-    rmSync(pidFile, { force: true });
+    forgetReplicator(pidFile, child.pid, config.path);
     process.removeListener("exit", killOnExit);
   });
   /** waits for `p`, the exit, or `ms`, whichever comes first */

@@ -1,6 +1,5 @@
 /** `serve`: the service from the environment, until SIGTERM/SIGINT. Prints {url, publicKey, metrics}. */
-import { rmSync } from "node:fs";
-import { reapStaleReplicator, recordReplicator } from "@tkdb/litestream";
+import { forgetReplicator, reapStaleReplicator, recordReplicator } from "@tkdb/litestream";
 import { loadConfig } from "./env.js";
 import { startReplication } from "./litestream.js";
 import { startTkdb } from "./server.js";
@@ -12,8 +11,17 @@ export async function serve(): Promise<void> {
   const pidFile = `${config.dbPath}.litestream.pid`;
   if (config.litestreamConfig) await reapStaleReplicator(pidFile);
   const ls = config.litestreamConfig ? startReplication(config.litestreamConfig) : undefined;
-  if (ls && config.litestreamConfig) recordReplicator(pidFile, ls.pid, config.litestreamConfig);
-  ls?.once("exit", () => rmSync(pidFile, { force: true }));
+  if (ls && config.litestreamConfig) {
+    const lsConfig = config.litestreamConfig;
+    try {
+      recordReplicator(pidFile, ls.pid, lsConfig);
+    } catch (e) {
+      // Unrecorded, a later kill -9 would orphan it with nothing to stop it: do not run it at all.
+      ls.kill("SIGKILL");
+      throw e;
+    }
+    ls.once("exit", () => forgetReplicator(pidFile, ls.pid, lsConfig));
+  }
   process.stdout.write(
     `${JSON.stringify({ url: h.url, publicKey: Buffer.from(h.publicKey).toString("hex"), publicKeyBase64Url: Buffer.from(h.publicKey).toString("base64url"), metrics: h.metricsUrl ?? null })}\n`,
   );

@@ -3,7 +3,7 @@
  * process: the real binary (the npm wrapper always exits 0 and does not forward signals, so the
  * platform package's binary is run directly), and a guard against two replicators of one database.
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 
@@ -29,15 +29,9 @@ export function litestreamBinary(): string {
  * `killAfterMs`). Linux only (/proc); elsewhere nothing is touched. Returns whether one was stopped.
  */
 export async function reapStaleReplicator(pidFile: string, killAfterMs = 10_000): Promise<boolean> {
-  let pid: number;
-  let configPath: string;
-  try {
-    const [p, ...rest] = readFileSync(pidFile, "utf8").split(" ");
-    pid = Number.parseInt(p ?? "", 10);
-    configPath = rest.join(" ");
-  } catch {
-    return false;
-  }
+  const recorded = readRecord(pidFile);
+  if (recorded === undefined) return false;
+  const { pid, configPath } = recorded;
   const isOurs = () => {
     try {
       const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
@@ -46,23 +40,51 @@ export async function reapStaleReplicator(pidFile: string, killAfterMs = 10_000)
       return false;
     }
   };
-  if (!Number.isSafeInteger(pid) || pid <= 1 || pid === process.pid || !isOurs()) return false;
-  const signal = (s: NodeJS.Signals) => {
+  if (pid === process.pid || !isOurs()) return false;
+  /** false once the process is gone; any other refusal (EPERM: not ours to signal) is thrown. */
+  const signal = (s: NodeJS.Signals): boolean => {
     try {
       process.kill(pid, s);
-    } catch {
-      // already gone
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ESRCH") return false;
+      throw new Error(`cannot stop the stale Litestream (pid ${pid}) recorded in ${pidFile}`, { cause: e });
     }
   };
-  signal("SIGTERM");
+  if (!signal("SIGTERM")) return true;
   for (let waited = 0; isOurs(); waited += 50) {
-    if (waited >= killAfterMs) signal("SIGKILL");
+    if (waited >= killAfterMs && !signal("SIGKILL")) break;
+    if (waited >= killAfterMs + 5_000)
+      throw new Error(`the stale Litestream (pid ${pid}) recorded in ${pidFile} did not exit`);
     await new Promise((r) => setTimeout(r, 50));
   }
   return true;
 }
 
+/** `<pid> <config path>` from a pid file; undefined when missing or malformed. */
+function readRecord(pidFile: string): { pid: number; configPath: string } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(pidFile, "utf8");
+  } catch {
+    return undefined;
+  }
+  const m = /^(\d+) (.+)$/s.exec(text);
+  if (m === null) return undefined;
+  const pid = Number(m[1]);
+  return Number.isSafeInteger(pid) && pid > 1 ? { pid, configPath: m[2] as string } : undefined;
+}
+
 /** Records a running replicator for reapStaleReplicator (owner-only file). */
 export function recordReplicator(pidFile: string, pid: number | undefined, configPath: string): void {
   if (pid !== undefined) writeFileSync(pidFile, `${pid} ${configPath}`, { mode: 0o600 });
+}
+
+/**
+ * Removes the record of a replicator that has exited, only if the file still names that one: a
+ * successor that already recorded its own replicator keeps its record.
+ */
+export function forgetReplicator(pidFile: string, pid: number | undefined, configPath: string): void {
+  const r = readRecord(pidFile);
+  if (r !== undefined && r.pid === pid && r.configPath === configPath) rmSync(pidFile, { force: true });
 }

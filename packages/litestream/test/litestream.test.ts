@@ -3,7 +3,7 @@ import { accessSync, constants, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { litestreamBinary, reapStaleReplicator, recordReplicator } from "../src/index.js";
+import { forgetReplicator, litestreamBinary, reapStaleReplicator, recordReplicator } from "../src/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "litestream-pkg-"));
 const children: ChildProcess[] = [];
@@ -61,6 +61,11 @@ describe("@tkdb/litestream", () => {
     const pidFile = join(dir, "b.pid");
     recordReplicator(pidFile, other.child.pid, join(dir, "not-this.yml"));
     expect(await reapStaleReplicator(pidFile)).toBe(false);
+    // A record without its config path names no replicator, even when the pid is a Litestream.
+    for (const text of [`${other.child.pid}`, `${other.child.pid} `]) {
+      writeFileSync(pidFile, text);
+      expect(await reapStaleReplicator(pidFile)).toBe(false);
+    }
     const sleeper = spawn("sleep", ["30"], { stdio: "ignore" });
     children.push(sleeper);
     recordReplicator(pidFile, sleeper.pid, other.config);
@@ -76,5 +81,17 @@ describe("@tkdb/litestream", () => {
       writeFileSync(join(dir, "g.pid"), text);
       expect(await reapStaleReplicator(join(dir, "g.pid"))).toBe(false);
     }
+  });
+
+  it("forgetting an exited replicator keeps a successor's record, and removes only its own", () => {
+    const pidFile = join(dir, "f.pid");
+    recordReplicator(pidFile, 1111, "/cfg/a.yml");
+    recordReplicator(pidFile, 2222, "/cfg/a.yml");
+    forgetReplicator(pidFile, 1111, "/cfg/a.yml");
+    expect(readFileSync(pidFile, "utf8")).toBe("2222 /cfg/a.yml");
+    forgetReplicator(pidFile, 2222, "/cfg/b.yml");
+    expect(readFileSync(pidFile, "utf8")).toBe("2222 /cfg/a.yml");
+    forgetReplicator(pidFile, 2222, "/cfg/a.yml");
+    expect(() => readFileSync(pidFile)).toThrow();
   });
 });
