@@ -39,6 +39,7 @@ function run(pkg) {
       out += b.toString();
       process.stdout.write(b);
     });
+    child.on("error", (e) => resolve({ code: -1, json: undefined, seconds: 0, error: e.message }));
     child.on("exit", (code) => {
       const last = out
         .trim()

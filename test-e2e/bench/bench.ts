@@ -29,19 +29,27 @@ async function plainServer(): Promise<{ url: string; stop(): void }> {
     });
     s.listen(0, "127.0.0.1", () => console.log(s.address().port));`;
   const child = spawn(process.execPath, ["-e", code], { stdio: ["ignore", "pipe", "inherit"] });
-  const port = await new Promise<string>((resolve) =>
-    child.stdout.once("data", (b: Buffer) => resolve(b.toString().trim())),
-  );
+  const port = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    child.stdout.once("data", (b: Buffer) => {
+      clearTimeout(timer);
+      resolve(b.toString().trim());
+    });
+    child.once("error", reject);
+    child.once("exit", (c) => reject(new Error(`the bare HTTP server exited (${c}) before listening`)));
+  });
   return { url: `http://127.0.0.1:${port}/`, stop: () => child.kill("SIGTERM") };
 }
 
 async function main() {
   const stack = await startStack("load-bench");
-  const plain = await plainServer();
+  let plain: { stop(): void } | undefined;
   try {
+    const floor = await plainServer();
+    plain = floor;
     const w = await prepareWorkloads(stack.actors, { org: 501n, app: 1n, users: 50, secretCount: 20 });
     const plainOp = async (i: number) => {
-      const r = await fetch(plain.url, {
+      const r = await fetch(floor.url, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ n: i }),
@@ -86,7 +94,7 @@ async function main() {
     w.stop();
     console.log(JSON.stringify(out));
   } finally {
-    plain.stop();
+    plain?.stop();
     await stack.stop();
   }
 }

@@ -1,8 +1,9 @@
 /**
  * Bounded load runs: a fixed number of operations or a time limit, whichever comes first, with a
  * fixed number of callers in flight. Every operation's latency is recorded (no sampling), so the
- * percentiles are exact for the run. An operation that throws is an error; the first few error
- * messages are kept (messages only: they carry codes, never token bytes or secrets).
+ * percentiles are exact for the run. An operation that throws is an error, counted apart (its
+ * latency is in neither the percentiles nor the rate); the first few error messages are kept
+ * (messages only: they carry codes, never token bytes or secrets).
  */
 import { flyRegistry, SecretScope } from "@tkdb/caveats";
 import { CachingVerifier } from "@tkdb/client";
@@ -23,6 +24,7 @@ export interface LoadOptions {
 export interface LoadResult {
   name: string;
   concurrency: number;
+  /** Operations that succeeded: the rate and the percentiles are over these alone. */
   ops: number;
   errors: number;
   errorSamples: string[];
@@ -56,12 +58,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       const s = performance.now();
       try {
         await o.op(i);
+        latencies[done++] = performance.now() - s;
       } catch (e) {
         errors++;
         if (errorSamples.length < 5)
           errorSamples.push(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
       }
-      latencies[done++] = performance.now() - s;
     }
   };
   await Promise.all(Array.from({ length: o.concurrency }, caller));

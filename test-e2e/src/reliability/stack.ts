@@ -94,15 +94,18 @@ export async function startStack(prefix = "reliability"): Promise<Stack> {
       secrets: new PetsemClient({ endpoints: [{ url: p.url, serverPublicKey: p.publicKey }] }),
     };
   };
-  const w = await cli("petsem", ["token", "mint", "--writer"], petsemEnv);
-  const r = await cli("petsem", ["token", "mint", "--reader"], petsemEnv);
-  if (w.code !== 0 || r.code !== 0) throw new Error(`petsem token mint failed: ${w.stderr}${r.stderr}`);
-  const actors: FlowActors = {
-    ...clients(),
-    authKey: keys.auth,
-    writer: w.stdout.trim(),
-    reader: one(r.stdout.trim()),
-  };
+  let actors: FlowActors;
+  try {
+    const w = await cli("petsem", ["token", "mint", "--writer"], petsemEnv);
+    const r = await cli("petsem", ["token", "mint", "--reader"], petsemEnv);
+    if (w.code !== 0 || r.code !== 0) throw new Error(`petsem token mint failed: ${w.stderr}${r.stderr}`);
+    actors = { ...clients(), authKey: keys.auth, writer: w.stdout.trim(), reader: one(r.stdout.trim()) };
+  } catch (e) {
+    // The caller never gets a stack to stop: stop what was started here.
+    await Promise.all([running.tkdb?.stop(), running.petsem?.stop()]);
+    tmp.remove();
+    throw e;
+  }
   const stack: Stack = {
     dir: tmp.path,
     keys,
