@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { getNative } from "@tkdb/noise";
+import { resolveBackend } from "@tkdb/noise";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 /**
@@ -34,9 +34,7 @@ export function tempDir(prefix: string): { path: string; remove(): void } {
 }
 
 export function x25519(): { secretKey: Uint8Array; publicKey: Uint8Array } {
-  const nc = getNative();
-  if (nc === undefined) throw new Error("node:crypto X25519 is unavailable");
-  return nc.generateKeyPair();
+  return resolveBackend("native").generateKeyPair();
 }
 
 export const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");

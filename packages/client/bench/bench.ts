@@ -17,7 +17,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { flyRegistry } from "@tkdb/caveats";
 import { encodeAuthorizationHeader, Macaroon, ValidityWindow } from "@tkdb/macaroon";
-import { getNative } from "@tkdb/noise";
+import { resolveBackend } from "@tkdb/noise";
 import { TkdbClient } from "../src/tkdb.js";
 import { CachingVerifier } from "../src/verifier.js";
 
@@ -30,9 +30,7 @@ const SIBLING_REQUESTS = Number(process.env.BENCH_SIBLINGS ?? 10_000);
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
 function x25519() {
-  const nc = getNative();
-  if (nc === undefined) throw new Error("node:crypto X25519 is unavailable");
-  return nc.generateKeyPair();
+  return resolveBackend("native").generateKeyPair();
 }
 
 async function startTkdb(

@@ -20,7 +20,6 @@ import {
   buildPrologue,
   decodeFrames,
   encodeClientKey,
-  getNative,
   HandshakeState,
   type KeyPair,
   keyId,
@@ -31,6 +30,7 @@ import {
   NOISE_SERVER_KEY_HEADER,
   type NoiseApi,
   type NoiseCrypto,
+  resolveBackend,
 } from "@tkdb/noise";
 import { UNSAFE_TEST_ONLY_injectEphemeralKeys } from "@tkdb/noise/unsafe-testing";
 import fc from "fast-check";
@@ -110,12 +110,7 @@ export interface Target extends Endpoint {
 
 // ---- message 1 by hand, response by hand ------------------------------------------------------
 
-function nativeCrypto(): NoiseCrypto {
-  const n = getNative();
-  if (n === undefined) throw new Error("node:crypto X25519 is unavailable");
-  return n;
-}
-const native = nativeCrypto();
+const native: NoiseCrypto = resolveBackend("native");
 export const noiseCrypto = native;
 
 /** What fetch accepts as a body. */
