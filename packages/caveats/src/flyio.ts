@@ -9,6 +9,7 @@ import {
   CaveatError,
   type CaveatRegistry,
   caveatSetFromJSON,
+  caveatSetGoValue,
   caveatSetToJSON,
   decodeCaveatSet,
   jsonInteger,
@@ -191,9 +192,15 @@ export class Mutations implements Caveat {
   prohibits(a: Access): MacaroonError | undefined {
     const f = flyio(a, this.type);
     if (!(f instanceof FlyioAccess)) return f;
-    // Go deliberately does not return ErrResourceUnspecified here: a mutation is not a resource.
+    // Go (flyio/caveats.go, Mutations.Prohibits, since the getter-interface rewrite): an access
+    // naming no mutation is ErrResourceUnspecified, so IfPresent{Mutations} falls back to its Else.
+    // (An older Go comment said the opposite; Go removed it.)
     if (f.f.mutation === undefined)
-      return deny("unauthorized", this.type, "only authorized for graphql mutations");
+      return deny(
+        RESOURCE_UNSPECIFIED,
+        this.type,
+        "resource unspecified: only authorized for graphql mutations",
+      );
     if (!(this.mutations ?? []).includes(f.f.mutation))
       return deny(UNAUTHORIZED_FOR_RESOURCE, this.type, "unauthorized for mutation");
     return undefined;
@@ -283,6 +290,13 @@ export class IfPresent implements Caveat {
   bodyJSON(): unknown {
     return {
       ifs: this.ifs === null ? null : caveatSetToJSON(this.ifs, this.reg),
+      else: actionToString(this.elseAction),
+    };
+  }
+  /** Go's JSON of the inner set follows Go's own naming rules (see caveatSetToGoJSON). */
+  bodyGoJSON(reg: CaveatRegistry): unknown {
+    return {
+      ifs: this.ifs === null ? null : caveatSetGoValue(this.ifs, reg),
       else: actionToString(this.elseAction),
     };
   }

@@ -8,6 +8,7 @@ import { coreRegistry } from "@tkdb/macaroon";
 import { authCodecs } from "./auth.js";
 import { flyioCodecs } from "./flyio.js";
 import { petsemCodecs } from "./petsem.js";
+import { tkdbCodecs } from "./tkdb.js";
 
 export {
   type ActionAccess,
@@ -60,6 +61,16 @@ export {
   getMaxValidity,
   MaxValidity,
 } from "./auth.js";
+export {
+  type ActionLike,
+  action,
+  apps,
+  type IdLike,
+  ifPresent,
+  organization,
+  toAction,
+  toU64,
+} from "./builders.js";
 export {
   BAD_CAVEAT,
   INVALID_ACCESS,
@@ -120,6 +131,17 @@ export {
   WRITER_OPS,
 } from "./petsem.js";
 export { type IdKind, ResourceSet } from "./resset.js";
+export {
+  BlockTkdbMax,
+  BlockTkdbMin,
+  CavServiceTokenNonce,
+  CavUserTokenNonce,
+  checkNonceBytes,
+  getServiceTokenNonce,
+  getUserTokenNonce,
+  ServiceTokenNonce,
+  UserTokenNonce,
+} from "./tkdb.js";
 
-/** Every caveat type this project knows: core (4, 11, 12), Fly's 0–31, and petsem's block. */
-export const flyRegistry = coreRegistry.extend(...flyioCodecs, ...authCodecs, ...petsemCodecs);
+/** Every caveat type this project knows: core (4, 11, 12), Fly's 0–31, petsem's block, tkdb's attestations. */
+export const flyRegistry = coreRegistry.extend(...flyioCodecs, ...authCodecs, ...petsemCodecs, ...tkdbCodecs);

@@ -13,6 +13,7 @@
  */
 import {
   CaveatError,
+  goMap,
   jsonObject,
   type MacaroonError,
   type MsgpackReader,
@@ -135,11 +136,15 @@ export class ResourceSet<K extends IdKind = IdKind> {
     return new ResourceSet(kind, out);
   }
 
-  /** Go marshals the map with string keys and action strings. */
+  /**
+   * Go marshals the map with string keys and action strings. The object is
+   * marked as a Go map (`goMap`), so `caveatSetToGoJSON` writes its keys
+   * sorted as strings the way encoding/json does ("10" before "9").
+   */
   toJSON(): Record<string, string> {
     const o: Record<string, string> = {};
     for (const [id, a] of this.entries) o[String(id)] = actionToString(a);
-    return o;
+    return goMap(o);
   }
 
   static fromJSON<K extends IdKind>(v: unknown, kind: K, what: string): ResourceSet<K> {

@@ -99,11 +99,11 @@ describe("flyio caveats against a FlyioAccess", () => {
     expect(c.prohibits(access({ appId: 5n, action: ActionRead }))).toBeUndefined();
     expect(c.prohibits(access({ appId: 5n, action: ActionWrite }))?.code).toBe(UNAUTHORIZED_FOR_ACTION);
   });
-  it("Mutations: listed mutation only; none given is not 'unspecified' (Go)", () => {
+  it("Mutations: listed mutation only; none given is resource-unspecified (Go flyio/caveats.go Mutations.Prohibits)", () => {
     const c = new Mutations(["deleteApp"]);
     expect(c.prohibits(access({ mutation: "deleteApp" }))).toBeUndefined();
     expect(c.prohibits(access({ mutation: "addCertificate" }))?.code).toBe(UNAUTHORIZED_FOR_RESOURCE);
-    expect(isResourceUnspecified(c.prohibits(access({})))).toBe(false);
+    expect(isResourceUnspecified(c.prohibits(access({})))).toBe(true);
   });
   it("Commands: exact commands match exactly, others by argv prefix", () => {
     const c = new Commands([

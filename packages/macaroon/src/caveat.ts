@@ -31,6 +31,12 @@ export interface Caveat {
   prohibits(access: Access): MacaroonError | undefined;
   /** The "body" of Go's JSON form `{"type": name, "body": …}`. */
   bodyJSON(): unknown;
+  /**
+   * Optional: the body for `caveatSetToGoJSON` when it differs from
+   * `bodyJSON()` (a caveat holding a caveat set, like IfPresent, renders it
+   * with `caveatSetGoValue`). Mark Go maps in it with `goMap()`.
+   */
+  bodyGoJSON?(reg: CaveatRegistry): unknown;
 }
 
 export interface CaveatCodec {

@@ -102,3 +102,31 @@ export function findPermissionAndDischargeTokens(
   }
   return { permissionTokens, dischargeTokens };
 }
+
+/**
+ * Go `ParsePermissionAndDischargeTokens(header, location)` in one call: parse
+ * the header, then require exactly one permission token (a decodable token at
+ * `permissionLocation`); every other decodable token is a discharge candidate.
+ * Throws FormatError `invalid_request` when there is no permission token or
+ * more than one (which one to verify would be ambiguous), and LimitError for
+ * an oversized header. Nothing is verified: pass the result to `verify`.
+ */
+export function parsePermissionAndDischargeTokens(
+  header: string,
+  permissionLocation: string,
+  opts: HeaderOptions = {},
+): { permission: ParsedMacaroon; discharges: ParsedMacaroon[] } {
+  const { permissionTokens, dischargeTokens } = findPermissionAndDischargeTokens(
+    parseAuthorizationHeader(header, opts),
+    permissionLocation,
+  );
+  const [permission, ...more] = permissionTokens;
+  if (permission === undefined)
+    throw new FormatError("invalid_request", `no permission token for ${JSON.stringify(permissionLocation)}`);
+  if (more.length > 0)
+    throw new FormatError(
+      "invalid_request",
+      `multiple permission tokens (${permissionTokens.length}) for ${JSON.stringify(permissionLocation)}`,
+    );
+  return { permission, discharges: dischargeTokens };
+}

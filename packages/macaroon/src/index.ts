@@ -50,12 +50,22 @@ export {
   type VerificationErrorCode,
 } from "./errors.js";
 export {
+  caveatSetGoValue,
+  caveatSetToGoJSON,
+  goCaveatTypeName,
+  goJSONString,
+  goMap,
+  isGoMap,
+  stringifyGoJSON,
+} from "./gojson.js";
+export {
   encodeAuthorizationHeader,
   findPermissionAndDischargeTokens,
   type HeaderOptions,
   type ParsedMacaroon,
   type ParsedToken,
   parseAuthorizationHeader,
+  parsePermissionAndDischargeTokens,
   stripAuthorizationScheme,
 } from "./header.js";
 export { DEFAULT_MACAROON_LIMITS, type MacaroonLimits } from "./limits.js";

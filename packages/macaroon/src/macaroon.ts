@@ -40,6 +40,7 @@ import {
   VerificationError,
   type VerificationErrorCode,
 } from "./errors.js";
+import { caveatSetGoValue, stringifyGoJSON } from "./gojson.js";
 import { type MacaroonLimits, resolveLimits } from "./limits.js";
 import { MsgpackReader, MsgpackWriter } from "./msgpack.js";
 import { Nonce } from "./nonce.js";
@@ -219,17 +220,32 @@ export class Macaroon {
     return this.tail.slice();
   }
 
-  /** Third-party tickets by location (public data; Go `ThirdPartyTickets`). */
-  thirdPartyTickets(): Map<string, Uint8Array[]> {
+  /**
+   * Third-party tickets by location (public data; Go `AllThirdPartyTickets`),
+   * leaving out tickets already discharged by one of `existingDischarges`
+   * (matched by the discharge's nonce KID, which is its ticket; discharges
+   * that do not parse are ignored, as in Go). A location maps to a list:
+   * `add` allows one 3P caveat per location, but a decoded token may hold more.
+   */
+  thirdPartyTickets(existingDischarges: readonly (Uint8Array | Macaroon)[] = []): Map<string, Uint8Array[]> {
+    const discharged = dischargedTickets(existingDischarges);
     const out = new Map<string, Uint8Array[]>();
     for (const c of this.cavs) {
-      if (c instanceof Caveat3P) {
+      if (c instanceof Caveat3P && !discharged.has(bytesKey(c.ticket))) {
         const l = out.get(c.location) ?? [];
-        l.push(c.ticket);
+        l.push(c.ticket.slice());
         out.set(c.location, l);
       }
     }
     return out;
+  }
+
+  /** The undischarged tickets for one 3P location (Go `TicketsForThirdParty`); [] if none. */
+  ticketsForThirdParty(
+    location: string,
+    existingDischarges: readonly (Uint8Array | Macaroon)[] = [],
+  ): Uint8Array[] {
+    return this.thirdPartyTickets(existingDischarges).get(location) ?? [];
   }
 
   /**
@@ -309,13 +325,66 @@ export class Macaroon {
   }
 
   /**
-   * Add `BindToParentToken(SHA256(parentTail)[0:16])` (Go `BindToParentMacaroon`):
-   * this discharge then only verifies with that parent version or later
-   * attenuations of it. Must be done before the proof is encoded.
+   * Bind this discharge to its parent token (Go `Macaroon.Bind(parent []byte)`):
+   * `parentToken` is the ENCODED parent token (its bytes, or its `fm2_…`
+   * string), never its tail. Adds `BindToParentToken(SHA256(parentTail)[0:16])`;
+   * the discharge then only verifies with that parent version or later
+   * attenuations of it. Attenuate the parent first: caveats added to the
+   * parent after binding are fine, but the binding names this version.
+   * Must be done before the proof is encoded.
    */
-  bindToParent(parent: Macaroon | Uint8Array): this {
-    const parentTail = parent instanceof Macaroon ? parent.tail : parent;
+  bind(parentToken: Uint8Array | string): this {
+    let parent: Macaroon;
+    if (typeof parentToken === "string") {
+      parent = Macaroon.fromStringUnverified(parentToken, { registry: this.registry, backend: this.backend });
+    } else if (parentToken instanceof Uint8Array) {
+      parent = Macaroon.decodeUnverified(parentToken, { registry: this.registry, backend: this.backend });
+    } else {
+      throw new CaveatError("bad_argument", "bind takes the encoded parent token (bytes or fm2_ string)");
+    }
+    return this.bindToParentMacaroon(parent);
+  }
+
+  /** Bind to a parsed parent token (Go `Macaroon.BindToParentMacaroon`). See `bind`. */
+  bindToParentMacaroon(parent: Macaroon): this {
+    if (!(parent instanceof Macaroon)) {
+      throw new CaveatError(
+        "bad_argument",
+        "bindToParentMacaroon takes a Macaroon; use bind(tokenBytes) for an encoded token",
+      );
+    }
+    return this.bindToParentTail(parent.tail);
+  }
+
+  /**
+   * Bind to a parent given by its raw 32-byte tail (`unsafeTail()`), not its
+   * token bytes (for those use `bind`). No Go equivalent; refuses anything
+   * that is not exactly 32 bytes, so encoded token bytes cannot be passed here
+   * by mistake.
+   */
+  bindToParentTail(parentTail: Uint8Array): this {
+    if (!(parentTail instanceof Uint8Array) || parentTail.length !== 32) {
+      throw new CaveatError(
+        "bad_argument",
+        "bindToParentTail takes the parent's 32-byte tail; use bind(tokenBytes) for an encoded token",
+      );
+    }
     return this.add(new BindToParentToken(digest(this.backend, parentTail).slice(0, BINDING_ID_LENGTH)));
+  }
+
+  /**
+   * @deprecated Use `bindToParentMacaroon(parent)` (same thing), `bind(tokenBytes)`
+   * (Go `Bind`) or `bindToParentTail(tail)`. Takes only a Macaroon: bytes are
+   * refused, since they could be read as either a tail or a token.
+   */
+  bindToParent(parent: Macaroon): this {
+    if (!(parent instanceof Macaroon)) {
+      throw new CaveatError(
+        "bad_argument",
+        "bindToParent takes a Macaroon; use bind(tokenBytes) for an encoded token or bindToParentTail(tail)",
+      );
+    }
+    return this.bindToParentMacaroon(parent);
   }
 
   /** Encode (Go `Encode`): finalizes a new proof once; after that it cannot be attenuated. */
@@ -348,6 +417,14 @@ export class Macaroon {
   /** Go's macaroon JSON form `{"location", "caveats"}` (nonce and tail left out). */
   toJSON(): { location: string; caveats: { type: string; body: unknown }[] } {
     return { location: this.location, caveats: caveatSetToJSON(this.cavs, this.registry) };
+  }
+
+  /**
+   * Go `json.Marshal(macaroon)` byte for byte: `{"location":…,"caveats":…}`
+   * (nonce and tail are `json:"-"`). See `caveatSetToGoJSON`.
+   */
+  toGoJSON(): string {
+    return stringifyGoJSON({ location: this.location, caveats: caveatSetGoValue(this.cavs, this.registry) });
   }
 
   /** Keep tails out of console.log / util.inspect. */
@@ -635,6 +712,27 @@ export function dischargeTicket(
   }
   const { dischargeKey, caveats } = decodeWireTicket(plain, registry);
   return { caveats, discharge: newProofMacaroon(ticket.slice(), location, dischargeKey, registry, backend) };
+}
+
+/** Ticket bytes (as bytesKey) that these discharges answer: each one's nonce KID. */
+function dischargedTickets(discharges: readonly (Uint8Array | Macaroon)[]): Set<string> {
+  const out = new Set<string>();
+  for (const d of discharges) {
+    if (d instanceof Macaroon) {
+      out.add(bytesKey(d.nonce.kid));
+      continue;
+    }
+    if (!(d instanceof Uint8Array)) continue;
+    try {
+      // Go DecodeNonce: only the nonce is read.
+      const r = new MsgpackReader(d, resolveLimits());
+      if (r.array() < 1) continue;
+      out.add(bytesKey(Nonce.read(r).kid));
+    } catch {
+      // Go ignores discharges whose nonce does not decode.
+    }
+  }
+  return out;
 }
 
 /** Decode a token string `fm2_…`/`fm1r_…`/`fm1a_…` into bytes. */

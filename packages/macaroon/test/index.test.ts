@@ -31,6 +31,10 @@ describe("public surface", () => {
       "parseAuthorizationHeader",
       "encodeAuthorizationHeader",
       "findPermissionAndDischargeTokens",
+      "parsePermissionAndDischargeTokens",
+      "caveatSetToGoJSON",
+      "stringifyGoJSON",
+      "goMap",
       "nativeBackend",
       "nobleBackend",
     ];

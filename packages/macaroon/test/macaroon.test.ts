@@ -184,7 +184,7 @@ describe.each(backends)("Macaroon, %s backend", (_name, backend) => {
     const ticket = p0.add3P(ka, AUTH);
     const p1 = Macaroon.decodeUnverified(p0.encode(), { registry: userRegistry }).add(userCav(2n));
     const { discharge } = dischargeTicket(ka, AUTH, ticket, { backend });
-    discharge.bindToParent(p1.unsafeTail());
+    discharge.bindToParentTail(p1.unsafeTail());
     const dis = discharge.encode();
     const ok = (m: Macaroon) =>
       Macaroon.decodeUnverified(m.encode(), { registry: userRegistry }).verify(key, {
