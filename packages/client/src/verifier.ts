@@ -1,8 +1,13 @@
 /**
  * A verifier that remembers what the authority verified (DESIGN.md, "Client library"):
  *
- * - a token that descends from a verified one (first-party caveats appended) is verified locally
- *   by continuing the HMAC chain from the cached tail, with no round trip;
+ * - a token that descends from a verified one is verified locally by continuing the HMAC chain
+ *   from the cached tail, with no round trip, only when tkdb's answer for it is certain from the
+ *   MAC alone: the appended caveats are first-party, registered, not attestations, and travel
+ *   through tkdb's JSON answer unchanged, and the discharges are exactly the ones tkdb verified
+ *   (same bytes, same order). Anything else (attestations, 3P, bind, unknown types, malformed or
+ *   extra tokens in the header, other discharges) is a miss: tkdb decides it online. The cache
+ *   accepts only what tkdb accepts, and returns the caveats tkdb would;
  * - caveats (time, access) are checked on every call, cached or not;
  * - the revocation feed is polled with a cursor; a revoked nonce prunes every cached entry of its
  *   lineage and is never accepted again by this verifier;
@@ -13,20 +18,24 @@
 import {
   type Access,
   base64Encode,
+  bytesEqual,
   CAV_VALIDITY_WINDOW,
   type Caveat,
   type CaveatRegistry,
   type CryptoBackend,
+  caveatSetFromJSON,
+  caveatSetToJSON,
   coreRegistry,
   defaultBackend,
   findPermissionAndDischargeTokens,
   type Macaroon,
   type Nonce,
+  packCaveat,
   parseAuthorizationHeader,
   validateCaveats,
 } from "@tkdb/macaroon";
 import { type CacheLimits, entrySize, VerificationCache } from "./cache.js";
-import { ancestorOf, appendedCaveats, dischargeSetKey } from "./chain.js";
+import { ancestorOf, appendedCaveats, dischargeSetKey, ownCaveats } from "./chain.js";
 import { ClientArgumentError, TokenRefusedError } from "./errors.js";
 
 /** What the authority answers for a verified header. */
@@ -171,8 +180,9 @@ export class CachingVerifier {
    */
   async verify(header: string, ...accesses: Access[]): Promise<VerifyOutcome> {
     const fresh = this.enforceFreshness();
-    const { permission, discharges } = this.splitHeader(header);
+    const { permission, discharges, local } = this.splitHeader(header);
     const ids = [permission, ...discharges].map((m) => this.nonceId(m.nonce));
+    // tkdb refuses a bundle if any of its nonces is revoked; the feed told us these are.
     for (const id of ids) if (this.revoked.has(id)) throw new TokenRefusedError("revoked", "token revoked");
     const permId = ids[0] as string;
     const dKey = dischargeSetKey(
@@ -181,17 +191,7 @@ export class CachingVerifier {
     );
 
     let caveats: Caveat[] | undefined;
-    if (fresh) {
-      for (const e of this.cache.candidates(permId, dKey)) {
-        const extra = appendedCaveats(permission, e.ancestor, this.backend);
-        if (extra !== undefined) {
-          this.cache.touch(e);
-          caveats = [...e.caveats, ...extra];
-          this.stats.hits++;
-          break;
-        }
-      }
-    }
+    if (fresh && local) caveats = this.fromCache(permission, permId, dKey);
     const cached = caveats !== undefined;
     if (caveats === undefined) {
       this.stats.misses++;
@@ -199,7 +199,13 @@ export class CachingVerifier {
       this.stats.online++;
       const r = await this.authority.verify(header);
       caveats = r.caveats;
-      if (this.feedFresh() && epoch === this.revocationEpoch && !ids.some((id) => this.revoked.has(id))) {
+      if (
+        local &&
+        this.feedFresh() &&
+        epoch === this.revocationEpoch &&
+        !ids.some((id) => this.revoked.has(id)) &&
+        answerMatchesToken(permission, caveats)
+      ) {
         const ancestor = ancestorOf(permission);
         this.cache.add({
           nonceId: permId,
@@ -213,6 +219,25 @@ export class CachingVerifier {
     }
     this.check(caveats, accesses);
     return { caveats, cached };
+  }
+
+  /**
+   * The caveats tkdb would return for `permission` (with the discharges of the cached entry), or
+   * undefined when no cached ancestor decides it. tkdb's order (reference §4.3): the token's own
+   * caveats, the appended ones after them, then every discharge's caveats.
+   */
+  private fromCache(permission: Macaroon, permId: string, dKey: string): Caveat[] | undefined {
+    for (const e of this.cache.candidates(permId, dKey)) {
+      const extra = appendedCaveats(permission, e.ancestor, this.backend);
+      if (extra === undefined) continue;
+      const wire = extra.map((c) => asTkdbAnswers(c, this.registry));
+      if (!wire.every((c) => c !== undefined)) continue;
+      this.cache.touch(e);
+      this.stats.hits++;
+      const k = e.ancestor.ownCount;
+      return [...e.caveats.slice(0, k), ...wire, ...e.caveats.slice(k)];
+    }
+    return undefined;
   }
 
   private check(caveats: readonly Caveat[], accesses: Access[]): void {
@@ -230,17 +255,64 @@ export class CachingVerifier {
     }
   }
 
-  private splitHeader(header: string): { permission: Macaroon; discharges: Macaroon[] } {
+  /**
+   * Splits a header the way tkdb does (apps/tkdb `parse`): malformed and non-macaroon tokens are
+   * ignored, the first token at the permission location is the permission token, every other
+   * macaroon a discharge candidate. `local` is false when tkdb's reading could differ from a
+   * simple one (a malformed token, several permission tokens): such headers always go online.
+   */
+  private splitHeader(header: string): { permission: Macaroon; discharges: Macaroon[]; local: boolean } {
     const toks = parseAuthorizationHeader(header, { registry: this.registry, backend: this.backend });
-    for (const t of toks) if (t.kind === "malformed") throw t.error;
     const split = findPermissionAndDischargeTokens(toks, this.permissionLocation);
     const perms = split.permissionTokens.map((t) => t.macaroon);
-    if (perms.length !== 1) {
+    const first = perms[0];
+    if (first === undefined) {
       throw new TokenRefusedError(
-        perms.length === 0 ? "no_permission_token" : "many_permission_tokens",
-        `expected exactly one permission token for ${this.permissionLocation}, found ${perms.length}`,
+        "no_permission_token",
+        `no permission token located at ${this.permissionLocation}`,
       );
     }
-    return { permission: perms[0] as Macaroon, discharges: split.dischargeTokens.map((t) => t.macaroon) };
+    const local = perms.length === 1 && toks.every((t) => t.kind !== "malformed");
+    return { permission: first, discharges: split.dischargeTokens.map((t) => t.macaroon), local };
+  }
+}
+
+/**
+ * Whether the authority's answer for `token` starts with the token's own caveats, as tkdb's verify
+ * does (reference §4.3). The cache splices appended caveats in after them, so it keeps only answers
+ * of that shape; any other answer is used once and not cached.
+ */
+function answerMatchesToken(token: Macaroon, answer: readonly Caveat[]): boolean {
+  const own = ownCaveats(token);
+  if (answer.length < own.length) return false;
+  return own.every((c, i) => bytesEqual(packCaveat(c), packCaveat(answer[i] as Caveat)));
+}
+
+/**
+ * tkdb's JSON number form (apps/tkdb `jsonSafe`): integers past 2^53 travel as decimal strings.
+ * Kept identical to the server's so the cache sees a caveat exactly as the online answer shows it.
+ */
+function jsonSafe(v: unknown): unknown {
+  if (typeof v === "bigint")
+    return Number.isSafeInteger(Number(v)) && BigInt(Number(v)) === v ? Number(v) : v.toString();
+  if (Array.isArray(v)) return v.map(jsonSafe);
+  if (v !== null && typeof v === "object" && !(v instanceof Uint8Array))
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonSafe(x)]));
+  return v;
+}
+
+/**
+ * The caveat as an online verify would hand it back (tkdb's JSON answer, read with `registry`),
+ * or undefined when that trip does not give back the same caveat (same packed bytes): then the
+ * online answer could differ from the token's caveat, and only tkdb can say what it is.
+ */
+function asTkdbAnswers(c: Caveat, registry: CaveatRegistry): Caveat | undefined {
+  try {
+    const json: unknown = JSON.parse(JSON.stringify(jsonSafe(caveatSetToJSON([c], registry))));
+    const back = caveatSetFromJSON(json, registry);
+    const only = back.length === 1 ? back[0] : undefined;
+    return only !== undefined && bytesEqual(packCaveat(only), packCaveat(c)) ? only : undefined;
+  } catch {
+    return undefined;
   }
 }
