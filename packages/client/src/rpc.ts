@@ -4,6 +4,11 @@
  * service is final, except `not_primary` (a replica refusing a write), which moves on to the next
  * endpoint at once. Mutating calls keep one `rid` across every attempt, so the service answers a
  * retry of an operation it already applied with the stored result.
+ *
+ * Every call travels in a Noise session by default (one handshake per endpoint and API, then
+ * forward-secret transport messages; see @tkdb/noise "Session mode"). The per-request mode, where
+ * the request rides in handshake message 1 and a later theft of the server's static key decrypts
+ * it, is refused for every op that carries secret values or credentials (FORWARD_SECRET_OPS).
  */
 import {
   type BackendName,
@@ -11,6 +16,7 @@ import {
   type NoiseApi,
   type NoiseCrypto,
   NoiseRemoteError,
+  NoiseSession,
   NoiseTransportError,
   noiseCall,
   resolveBackend,
@@ -37,7 +43,22 @@ export interface RpcOptions {
   /** Per attempt. Default 5 000 ms. */
   timeoutMs?: number;
   retry?: RetryOptions;
+  /**
+   * "session" (default) or "request" (the request in handshake message 1: not forward secret;
+   * refused for FORWARD_SECRET_OPS).
+   */
+  mode?: "session" | "request";
 }
+
+/**
+ * Ops whose arguments carry secret values or authentication material (tokens, discharges): never
+ * sent in a handshake message 1. The services refuse them there too (`forward_secrecy_required`).
+ */
+export const FORWARD_SECRET_OPS: Readonly<Record<NoiseApi, readonly string[]>> = Object.freeze({
+  verify: ["verify", "discharge"],
+  sign: ["strip", "revoke"],
+  secrets: ["set", "import", "unset", "rollback", "list", "resolve"],
+});
 
 export function newRid(): string {
   const b = new Uint8Array(16);
@@ -59,12 +80,41 @@ export class NoiseRpc {
    */
   private readonly staticKey: KeyPair;
   private readonly explicitKey: boolean;
+  /** One session per (api, endpoint), opened on first use and re-opened as needed. */
+  private readonly sessions = new Map<string, NoiseSession>();
 
   constructor(private readonly opts: RpcOptions) {
     if (!opts || !Array.isArray(opts.endpoints) || opts.endpoints.length === 0)
       throw new ClientArgumentError("at least one endpoint is required");
     this.explicitKey = opts.clientStaticKey !== undefined;
     this.staticKey = opts.clientStaticKey ?? resolveBackend(opts.backend).generateKeyPair();
+    if (opts.mode !== undefined && opts.mode !== "session" && opts.mode !== "request")
+      throw new ClientArgumentError('mode must be "session" or "request"');
+  }
+
+  private session(api: NoiseApi, ep: Endpoint): NoiseSession {
+    const key = `${api} ${ep.url}`;
+    let s = this.sessions.get(key);
+    if (s === undefined) {
+      s = new NoiseSession({
+        url: ep.url,
+        api,
+        pattern: api === "sign" ? "KK" : "IK",
+        serverPublicKey: ep.serverPublicKey,
+        clientStaticKey: this.staticKey,
+        ...(this.opts.backend ? { backend: this.opts.backend } : {}),
+        ...(this.opts.fetch ? { fetch: this.opts.fetch } : {}),
+        timeoutMs: this.opts.timeoutMs ?? 5_000,
+      });
+      this.sessions.set(key, s);
+    }
+    return s;
+  }
+
+  /** Close every session and wipe its keys (a later call opens new ones). */
+  close(): void {
+    for (const s of this.sessions.values()) s.close();
+    this.sessions.clear();
   }
 
   async call<T>(
@@ -76,25 +126,36 @@ export class NoiseRpc {
     const pattern = api === "sign" ? "KK" : "IK";
     if (pattern === "KK" && !this.explicitKey)
       throw new ClientArgumentError("the signing API needs clientStaticKey");
+    const perRequest = this.opts.mode === "request";
+    if (perRequest && FORWARD_SECRET_OPS[api]?.includes(op))
+      throw new ClientArgumentError(
+        `${api}/${op} carries secrets or credentials: it is sent only in a session`,
+      );
     const rid = opts.mutating ? newRid() : undefined;
     try {
       return await withFailover(
         this.opts.endpoints,
         (ep) =>
-          noiseCall<T>({
-            url: ep.url,
-            api,
-            op,
-            args,
-            pattern,
-            serverPublicKey: ep.serverPublicKey,
-            clientStaticKey: this.staticKey,
-            ...(this.opts.backend ? { backend: this.opts.backend } : {}),
-            ...(this.opts.fetch ? { fetch: this.opts.fetch } : {}),
-            ...(rid ? { rid } : {}),
-            ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
-            timeoutMs: this.opts.timeoutMs ?? 5_000,
-          }),
+          perRequest
+            ? noiseCall<T>({
+                url: ep.url,
+                api,
+                op,
+                args,
+                pattern,
+                serverPublicKey: ep.serverPublicKey,
+                clientStaticKey: this.staticKey,
+                ...(this.opts.backend ? { backend: this.opts.backend } : {}),
+                ...(this.opts.fetch ? { fetch: this.opts.fetch } : {}),
+                ...(rid ? { rid } : {}),
+                ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
+                timeoutMs: this.opts.timeoutMs ?? 5_000,
+                mode: "request",
+              })
+            : this.session(api, ep).call<T>(op, args, {
+                ...(rid ? { rid } : {}),
+                ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
+              }),
         isRetryable,
         this.opts.retry,
       );

@@ -18,6 +18,7 @@ const ZEROS32 = new Uint8Array(32);
 export class CipherState {
   #k: Uint8Array | null = null;
   #n = 0n;
+  #destroyed = false;
   readonly #crypto: NoiseCrypto;
 
   constructor(crypto: NoiseCrypto, key?: Uint8Array) {
@@ -27,6 +28,7 @@ export class CipherState {
 
   /** InitializeKey(key): sets k and resets n to 0. */
   initializeKey(key: Uint8Array | null): void {
+    if (this.#destroyed) throw new NoiseStateError("CipherState destroyed");
     if (key !== null && (!(key instanceof Uint8Array) || key.length !== 32)) {
       throw new NoiseArgumentError("cipher key must be 32 bytes");
     }
@@ -52,6 +54,7 @@ export class CipherState {
 
   /** EncryptWithAd(ad, plaintext): passes plaintext through when there is no key. */
   encryptWithAd(ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+    if (this.#destroyed) throw new NoiseStateError("CipherState destroyed");
     if (this.#k === null) return Uint8Array.from(plaintext);
     if (plaintext.length + TAG_LENGTH > MAX_MESSAGE_LENGTH) {
       throw new NoiseMessageTooLargeError(plaintext.length + TAG_LENGTH);
@@ -64,12 +67,23 @@ export class CipherState {
 
   /** DecryptWithAd(ad, ciphertext): on failure throws and leaves n unchanged (§5.1). */
   decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+    if (this.#destroyed) throw new NoiseStateError("CipherState destroyed");
     if (this.#k === null) return Uint8Array.from(ciphertext);
     if (ciphertext.length > MAX_MESSAGE_LENGTH) throw new NoiseMessageTooLargeError(ciphertext.length);
     if (this.#n >= NONCE_MAX) throw new NoiseNonceExhaustedError();
     const out = this.#crypto.decrypt(this.#k, this.#n, ad, ciphertext);
     this.#n += 1n;
     return out;
+  }
+
+  /**
+   * Not in the spec: overwrite the key with zeros and drop it, so a closed session's key does not
+   * linger in memory. Every later encrypt or decrypt throws NoiseStateError.
+   */
+  destroy(): void {
+    this.#k?.fill(0);
+    this.#k = null;
+    this.#destroyed = true;
   }
 
   /** Rekey() (§4.2, §11.3): k = ENCRYPT(k, 2^64-1, empty, zeros)[0:32]; n is not reset. */

@@ -1,18 +1,13 @@
 /**
- * HTTP/Noise client: one POST per RPC. The request rides in handshake message 1; the response
- * is message 2 plus transport messages. Nothing from the server is acted on unless it
+ * HTTP/Noise client. `noiseCall` uses session mode by default (session-client.ts); the per-request
+ * mode below puts the request in handshake message 1 and the response in message 2 plus transport
+ * messages. Nothing from the server is acted on unless it
  * decrypts and authenticates: every other outcome is a NoiseTransportError.
  */
-import { EMPTY, readBoundedBody, toHex, utf8 } from "./bytes.js";
+import { EMPTY, toHex, utf8 } from "./bytes.js";
 import type { BackendName, KeyPair, NoiseCrypto } from "./crypto.js";
 import { resolveBackend } from "./crypto.js";
-import {
-  NoiseArgumentError,
-  NoiseError,
-  NoiseRemoteError,
-  NoiseStateError,
-  NoiseTransportError,
-} from "./errors.js";
+import { NoiseArgumentError, NoiseRemoteError, NoiseStateError, NoiseTransportError } from "./errors.js";
 import {
   buildPrologue,
   decodeFrames,
@@ -32,6 +27,9 @@ import {
   type RequestPayload,
 } from "./framing.js";
 import { HandshakeState } from "./handshake-state.js";
+import { postNoise, type RawNoiseResponse } from "./post.js";
+import { SESSION_OP } from "./session.js";
+import { NoiseSession } from "./session-client.js";
 
 export interface EncodeRequestOptions {
   api: NoiseApi;
@@ -70,6 +68,8 @@ export interface EncodedNoiseRequest {
 export function encodeRequest(opts: EncodeRequestOptions): EncodedNoiseRequest {
   const backend = resolveBackend(opts.backend);
   const path = noisePath(opts.api, opts.op);
+  if (opts.op === SESSION_OP)
+    throw new NoiseArgumentError(`op "${SESSION_OP}" is reserved: use NoiseSession`);
   const pattern = opts.pattern;
   const protocolName = protocolNameFor(pattern);
   let clientStatic = opts.clientStaticKey;
@@ -123,11 +123,7 @@ export function encodeRequest(opts: EncodeRequestOptions): EncodedNoiseRequest {
   };
 }
 
-export interface RawNoiseResponse {
-  status: number;
-  contentType: string | null;
-  body: Uint8Array;
-}
+export type { RawNoiseResponse } from "./post.js";
 
 function bad(message: string, cause?: unknown): NoiseTransportError {
   return new NoiseTransportError("bad_response", message, { cause });
@@ -185,81 +181,39 @@ export interface NoiseCallOptions extends EncodeRequestOptions {
   /** Base URL of the service, e.g. "https://tkdb.internal:8443". */
   url: string;
   fetch?: typeof fetch;
-  /** Default 10 000 ms. */
+  /** Per HTTP exchange. Default 10 000 ms. */
   timeoutMs?: number;
   signal?: AbortSignal;
   /** Largest response body accepted, default 16 MiB. */
   maxResponseBytes?: number;
-}
-
-const DEFAULT_TIMEOUT_MS = 10_000;
-const DEFAULT_MAX_RESPONSE = 16 * 1024 * 1024;
-
-async function readBody(res: Response, max: number): Promise<Uint8Array> {
-  const body = await readBoundedBody(res, max);
-  if (body === null)
-    throw new NoiseTransportError("response_too_large", `response body over ${max} bytes`, {
-      status: res.status,
-    });
-  return body;
+  /**
+   * "session" (default): open a session (a handshake that carries no arguments), then send the
+   * request as a forward-secret transport message; two round trips. To reuse one session for many
+   * calls, use `NoiseSession`. "request": the request rides in handshake message 1, which a later
+   * theft of the server's static key decrypts; only for requests without secrets or credentials.
+   */
+  mode?: "session" | "request";
 }
 
 /** One RPC over HTTP/Noise. Resolves to the decrypted `result`. */
 export async function noiseCall<T = unknown>(opts: NoiseCallOptions): Promise<T> {
   if (typeof opts.url !== "string") throw new NoiseArgumentError("url must be a string");
-  const doFetch = opts.fetch ?? globalThis.fetch;
-  if (typeof doFetch !== "function") throw new NoiseArgumentError("no fetch implementation");
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
-    throw new NoiseArgumentError("timeoutMs must be positive");
+  const mode = opts.mode ?? "session";
+  if (mode === "session") {
+    const session = new NoiseSession(opts);
+    try {
+      return await session.call<T>(opts.op, opts.args ?? {}, {
+        ...(opts.rid === undefined ? {} : { rid: opts.rid }),
+        ...(opts.traceparent === undefined ? {} : { traceparent: opts.traceparent }),
+        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+      });
+    } finally {
+      session.close();
+    }
+  }
+  if (mode !== "request") throw new NoiseArgumentError('mode must be "session" or "request"');
   const request = encodeRequest(opts);
   const url = opts.url.replace(/\/+$/, "") + request.path;
-
-  // One controller and a plain timer: AbortSignal.timeout + AbortSignal.any cost ~0.5 ms per call
-  // on Node 20, a quarter of a loopback RPC.
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort(new Error("timeout"));
-  }, timeoutMs);
-  const onAbort = () => controller.abort(opts.signal?.reason);
-  if (opts.signal?.aborted) onAbort();
-  else opts.signal?.addEventListener("abort", onAbort, { once: true });
-  const signal = controller.signal;
-  const aborted = (cause: unknown): NoiseTransportError =>
-    timedOut
-      ? new NoiseTransportError("timeout", `no response within ${timeoutMs} ms`, { cause })
-      : new NoiseTransportError("aborted", "request aborted by the caller", { cause });
-
-  let res: Response;
-  let body: Uint8Array;
-  try {
-    try {
-      res = await doFetch(url, { method: "POST", headers: request.headers, body: request.body, signal });
-    } catch (cause) {
-      if (signal.aborted) throw aborted(cause);
-      throw new NoiseTransportError("network", "request failed", { cause });
-    }
-    try {
-      if (res.status !== 200) {
-        await res.body?.cancel().catch(() => {});
-        body = new Uint8Array(0);
-      } else {
-        body = await readBody(res, opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE);
-      }
-    } catch (cause) {
-      if (cause instanceof NoiseError) throw cause;
-      if (signal.aborted) throw aborted(cause);
-      throw new NoiseTransportError("network", "reading the response failed", { cause, status: res.status });
-    }
-  } finally {
-    clearTimeout(timer);
-    opts.signal?.removeEventListener("abort", onAbort);
-  }
-  return decodeResponse(request, {
-    status: res.status,
-    contentType: res.headers.get("content-type"),
-    body,
-  }) as T;
+  const raw = await postNoise(url, request.headers, request.body, opts);
+  return decodeResponse(request, raw) as T;
 }

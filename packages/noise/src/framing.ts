@@ -149,6 +149,39 @@ export function parseRequestPayload(bytes: Uint8Array): RequestPayload | string 
   return out;
 }
 
+export interface SessionOpenPayload {
+  v: 1;
+  op: "session";
+  ts: number;
+  rid: string;
+  tp?: string;
+}
+
+/**
+ * Parse the message 1 payload that opens a session: `{"v":1,"op":"session","ts":…,"rid":…}` and
+ * optionally `tp`. It must carry no `args` (message 1 is not forward secret), and nothing else.
+ */
+export function parseSessionOpenPayload(bytes: Uint8Array): SessionOpenPayload | string {
+  let x: unknown;
+  try {
+    x = JSON.parse(fromUtf8(bytes));
+  } catch {
+    return "request is not UTF-8 JSON";
+  }
+  if (!isPlainObject(x)) return "request is not a JSON object";
+  if (x.v !== 1) return "unsupported request version";
+  if (x.op !== "session") return "invalid op";
+  for (const k of Object.keys(x)) {
+    if (!["v", "op", "ts", "rid", "tp"].includes(k)) return "a session open carries no arguments";
+  }
+  if (typeof x.ts !== "number" || !Number.isSafeInteger(x.ts)) return "invalid ts";
+  if (!isValidRid(x.rid)) return "invalid rid";
+  if (x.tp !== undefined && typeof x.tp !== "string") return "invalid tp";
+  const out: SessionOpenPayload = { v: 1, op: "session", ts: x.ts, rid: x.rid };
+  if (isValidTraceparent(x.tp)) out.tp = x.tp;
+  return out;
+}
+
 /** Parse the concatenated response plaintext; null when it is not a valid response. */
 export function parseResponsePayload(bytes: Uint8Array): ResponsePayload | null {
   let x: unknown;

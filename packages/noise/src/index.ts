@@ -1,3 +1,4 @@
+export { addressBucket } from "./address.js";
 export { CipherState, MAX_MESSAGE_LENGTH, NONCE_MAX } from "./cipher-state.js";
 export type {
   EncodedNoiseRequest,
@@ -38,8 +39,31 @@ export {
 } from "./framing.js";
 export type { HandshakeOptions, SplitResult } from "./handshake-state.js";
 export { HandshakeState } from "./handshake-state.js";
+export type { HttpLimits } from "./http-limits.js";
+export {
+  DEFAULT_HTTP_LIMITS,
+  httpServerOptions,
+  limitConnections,
+  resolveHttpLimits,
+} from "./http-limits.js";
 export type { BasePattern, Protocol } from "./protocol.js";
 export { parseProtocolName } from "./protocol.js";
-export type { NoiseHandlerOptions, NoiseOp, NoiseOpContext, NoiseServerEvent } from "./server.js";
-export { createNoiseHandler, SERVER_ERROR_CODES } from "./server.js";
+export type {
+  NoiseHandler,
+  NoiseHandlerOptions,
+  NoiseOp,
+  NoiseOpContext,
+  NoiseRequestInfo,
+  NoiseServerEvent,
+} from "./server.js";
+export { createNoiseHandler, DEFAULT_SESSION_LIMITS, SERVER_ERROR_CODES } from "./server.js";
+export {
+  NOISE_SESSION_HEADER,
+  REPLAY_WINDOW_BITS,
+  SESSION_GONE_STATUS,
+  SESSION_OP,
+} from "./session.js";
+export type { NoiseSessionOptions, SessionCallOptions } from "./session-client.js";
+export { NoiseSession } from "./session-client.js";
+export type { SessionLimits } from "./session-table.js";
 export { hkdf, SymmetricState } from "./symmetric-state.js";

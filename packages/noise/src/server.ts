@@ -1,11 +1,21 @@
 /**
- * HTTP/Noise server side, as a plain fetch-API handler: `(req: Request) => Promise<Response>`.
- * Use it from Hono as `app.post("/noise/v1/verify/:op", (c) => handler(c.req.raw))`.
+ * HTTP/Noise server side, as a plain fetch-API handler:
+ * `(req: Request, info?: { remoteAddress }) => Promise<Response>`. From Hono on @hono/node-server:
+ * `app.post("/noise/v1/verify/:op", (c) => handler(c.req.raw, { remoteAddress: c.env.incoming.socket.remoteAddress }))`.
  *
- * Before message 1 authenticates, every failure is the same bare `400` with an empty body (no
- * oracle). After it authenticates, every outcome is an encrypted `200`.
+ * Two modes on the same route (README "HTTP/Noise framing" and "Session mode"):
+ * - per request: the request rides in handshake message 1, the answer in message 2;
+ * - session: `POST …/session` opens a session with a handshake that carries no arguments; later
+ *   requests (header `Noise-Session`) are transport messages, forward secret.
+ *
+ * Before a message authenticates, every failure is the same bare `400` with an empty body (no
+ * oracle), except an unknown or expired session, which is a bare `410` (re-handshake). After it
+ * authenticates, every outcome is an encrypted `200`.
  */
-import { abytes, equalBytes, readBoundedBody, toBase64Url, toHex, utf8 } from "./bytes.js";
+
+import { addressBucket } from "./address.js";
+import { abytes, concatBytes, equalBytes, readBoundedBody, toBase64Url, toHex, utf8 } from "./bytes.js";
+import type { CipherState } from "./cipher-state.js";
 import type { BackendName, KeyPair, NoiseCrypto } from "./crypto.js";
 import { resolveBackend } from "./crypto.js";
 import { NoiseArgumentError, NoiseError } from "./errors.js";
@@ -23,12 +33,27 @@ import {
   type NoiseApi,
   type NoisePattern,
   parseRequestPayload,
+  parseSessionOpenPayload,
   protocolNameFor,
+  type RequestPayload,
   type ResponsePayload,
   TRANSPORT_MAX_PAYLOAD,
 } from "./framing.js";
 import { HandshakeState } from "./handshake-state.js";
 import { ReplayCache } from "./replay-cache.js";
+import {
+  decodeCounter,
+  encodeCounter,
+  isValidSessionId,
+  NOISE_SESSION_HEADER,
+  responseNonce,
+  SESSION_COUNTER_LIMIT,
+  SESSION_GONE_STATUS,
+  SESSION_MAX_FRAMES,
+  SESSION_OP,
+  sessionAd,
+} from "./session.js";
+import { type ServerSession, type SessionLimits, SessionTable } from "./session-table.js";
 
 /** What an op handler receives. Everything here has been authenticated by the handshake. */
 export interface NoiseOpContext {
@@ -47,13 +72,25 @@ export interface NoiseOpContext {
   clientKey: Uint8Array;
   /** Same key, base64url (the Noise-Client-Key encoding): a convenient DB/log key. */
   clientKeyBase64Url: string;
-  /** hex(handshake hash after message 1)[0:16]: non-secret, unique per request, for logs. */
+  /**
+   * Non-secret, unique per request, for logs. Per request: hex(handshake hash after message 1)[0:16].
+   * In a session: `<hex(handshake hash)[0:16]>.<message counter>`.
+   */
   correlationId: string;
   /** W3C traceparent from the request payload (`tp`), when the client sent a valid one. */
   traceparent?: string;
+  /** True when the request came as a session transport message (forward secret). */
+  forwardSecret: boolean;
+  /** The address bucket the request came from (`addressBucket`), for rate limits and logs. */
+  source: string;
 }
 
 export type NoiseOp = (ctx: NoiseOpContext) => Promise<unknown>;
+
+/** What the embedding HTTP server knows about the connection (never a client-supplied header). */
+export interface NoiseRequestInfo {
+  remoteAddress?: string | undefined;
+}
 
 /** Server-side observations, for logs and metrics. Never contains key material or payloads. */
 export type NoiseServerEvent =
@@ -67,6 +104,7 @@ export type NoiseServerEvent =
       correlationId: string;
       rid: string;
       traceparent?: string;
+      mode: "request" | "session";
     }
   | { type: "op_error"; op: string; correlationId: string; error: unknown };
 
@@ -74,9 +112,19 @@ export interface NoiseHandlerOptions {
   api: NoiseApi;
   staticKeyPair: KeyPair;
   pattern: NoisePattern;
-  /** KK only (required there): the client static public keys allowed to call. */
-  allowedClientKeys?: Iterable<Uint8Array> | ((clientKey: Uint8Array) => boolean);
+  /**
+   * KK only (required there): the client static public keys allowed to call. A function is asked
+   * `(key, op)` before any DH for a per-request call, `(key, undefined)` ("may this key call at all")
+   * before a session opens, and `(key, op)` again for every op inside a session (an op it refuses
+   * there is an encrypted `forbidden`).
+   */
+  allowedClientKeys?: Iterable<Uint8Array> | ((clientKey: Uint8Array, op?: string) => boolean);
   ops: Record<string, NoiseOp>;
+  /**
+   * Ops refused in message 1 (`forward_secrecy_required`): they carry secret values or
+   * authentication material and must come through a session. "all" = every op. Default none.
+   */
+  forwardSecretOps?: readonly string[] | "all";
   /** |now − ts| above this is `stale_request`. Default 60 000. */
   replayWindowMs?: number;
   now?: () => number;
@@ -85,8 +133,21 @@ export interface NoiseHandlerOptions {
   maxResponseBytes?: number;
   /** Capacity of the seen-ephemeral set; when full of live entries, requests get `unavailable`. */
   replayCacheSize?: number;
+  /** Live seen-ephemeral entries one address bucket may hold (default 4096); beyond: `unavailable`. */
+  replayCachePerSource?: number;
+  /** Session table bounds (defaults in DEFAULT_SESSION_LIMITS). */
+  sessions?: Partial<SessionLimits>;
   onEvent?: (event: NoiseServerEvent) => void;
 }
+
+export type NoiseHandler = ((req: Request, info?: NoiseRequestInfo) => Promise<Response>) & {
+  /** Close every session and wipe its keys (server shutdown). */
+  closeSessions(): void;
+  /** Open sessions, for metrics and tests. */
+  readonly sessionCount: number;
+  /** Sessions opened since start, for metrics and tests. */
+  readonly sessionsOpened: number;
+};
 
 /** Error codes the handler itself sends (encrypted) after authentication. */
 export const SERVER_ERROR_CODES = {
@@ -95,20 +156,54 @@ export const SERVER_ERROR_CODES = {
   stale_request: "timestamp outside the replay window",
   replay: "this handshake message was already processed",
   unknown_op: "no such operation",
+  forward_secrecy_required: "this operation must be sent inside a session, not in handshake message 1",
+  forbidden: "this client key may not call this operation",
   response_too_large: "the response is too large",
   unavailable: "server is busy; retry",
   internal: "internal error",
 } as const;
 
+export const DEFAULT_SESSION_LIMITS: SessionLimits = {
+  maxSessions: 20_000,
+  maxPerSource: 512,
+  idleTtlMs: 120_000,
+  maxLifetimeMs: 600_000,
+  maxMessages: 100_000,
+};
+
 const MAX_REQUEST = 65535;
+/** A session message: the 8-byte counter, then one Noise transport message. */
+const MAX_SESSION_REQUEST = 8 + 65535;
 const CODE_RE = /^[a-z][a-z0-9_.-]{0,63}$/;
 
-function bare400(): Response {
-  return new Response(null, { status: 400 });
+function bare(status: 400 | 410): Response {
+  return new Response(null, { status });
+}
+
+function positive(v: number, name: string): number {
+  if (!(Number.isSafeInteger(v) && v > 0)) throw new NoiseArgumentError(`${name} must be a positive integer`);
+  return v;
+}
+
+function concatFrames(frames: Uint8Array[]): Uint8Array {
+  const body = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+  let o = 0;
+  for (const f of frames) {
+    body.set(f, o);
+    o += f.length;
+  }
+  return body;
+}
+
+function noiseResponse(body: Uint8Array): Response {
+  return new Response(body, {
+    status: 200,
+    headers: { "Content-Type": NOISE_CONTENT_TYPE, "Cache-Control": "no-store" },
+  });
 }
 
 /** Build the handler once; options are validated here, not per request. */
-export function createNoiseHandler(opts: NoiseHandlerOptions): (req: Request) => Promise<Response> {
+export function createNoiseHandler(opts: NoiseHandlerOptions): NoiseHandler {
   const backend = resolveBackend(opts.backend);
   if (!isNoiseApi(opts.api)) throw new NoiseArgumentError("api must be verify, sign or secrets");
   const api = opts.api;
@@ -126,11 +221,17 @@ export function createNoiseHandler(opts: NoiseHandlerOptions): (req: Request) =>
   };
   const kid = keyId(publicKey, backend);
 
-  let isAllowed: (key: Uint8Array) => boolean;
+  let isAllowed: (key: Uint8Array, op?: string) => boolean;
   if (pattern === "KK") {
     const allowed = opts.allowedClientKeys;
     if (typeof allowed === "function") {
-      isAllowed = allowed;
+      isAllowed = (key, op) => {
+        try {
+          return allowed(key, op) === true;
+        } catch {
+          return false;
+        }
+      };
     } else if (allowed !== undefined) {
       const keys = [...allowed].map((k, i) => Uint8Array.from(abytes(k, 32, `allowedClientKeys[${i}]`)));
       isAllowed = (key) => keys.some((k) => equalBytes(k, key));
@@ -146,13 +247,26 @@ export function createNoiseHandler(opts: NoiseHandlerOptions): (req: Request) =>
   const ops = new Map<string, NoiseOp>();
   for (const [name, fn] of Object.entries(opts.ops ?? {})) {
     if (!isValidOp(name) || typeof fn !== "function") throw new NoiseArgumentError(`invalid op ${name}`);
+    if (name === SESSION_OP) throw new NoiseArgumentError(`op name "${SESSION_OP}" is reserved`);
     ops.set(name, fn);
   }
+  const fsOps = opts.forwardSecretOps ?? [];
+  if (fsOps !== "all" && !(Array.isArray(fsOps) && fsOps.every(isValidOp)))
+    throw new NoiseArgumentError('forwardSecretOps must be "all" or a list of op names');
+  const needsForwardSecrecy = (op: string) => fsOps === "all" || fsOps.includes(op);
   const windowMs = opts.replayWindowMs ?? 60_000;
   if (!(windowMs > 0)) throw new NoiseArgumentError("replayWindowMs must be positive");
   const now = opts.now ?? Date.now;
   const maxResponse = opts.maxResponseBytes ?? 4 * 1024 * 1024;
-  const seen = new ReplayCache(opts.replayCacheSize ?? 200_000);
+  const cacheSize = positive(opts.replayCacheSize ?? 200_000, "replayCacheSize");
+  const seen = new ReplayCache(
+    cacheSize,
+    positive(opts.replayCachePerSource ?? 4096, "replayCachePerSource"),
+  );
+  const limits: SessionLimits = { ...DEFAULT_SESSION_LIMITS, ...opts.sessions };
+  for (const [k, v] of Object.entries(limits)) positive(v, `sessions.${k}`);
+  const sessions = new SessionTable(limits);
+  let opened = 0;
   const pathRe = new RegExp(`/noise/v1/${api}/([^/]+)$`);
   const emit = (e: NoiseServerEvent) => {
     try {
@@ -161,13 +275,13 @@ export function createNoiseHandler(opts: NoiseHandlerOptions): (req: Request) =>
       // observers must not change the outcome
     }
   };
-  const reject = (reason: string): Response => {
+  const reject = (reason: string, status: 400 | 410 = 400): Response => {
     emit({ type: "rejected", reason });
-    return bare400();
+    return bare(status);
   };
 
-  /** Encrypt the response plaintext as msg2 + transport frames. */
-  function seal(hs: HandshakeState, payload: ResponsePayload): Response {
+  /** The response plaintext, bounded by maxResponseBytes. */
+  function responseBytes(payload: ResponsePayload): Uint8Array {
     let json: string;
     try {
       json = JSON.stringify(payload);
@@ -180,45 +294,107 @@ export function createNoiseHandler(opts: NoiseHandlerOptions): (req: Request) =>
         JSON.stringify({ v: 1, rid: payload.rid, ok: false, error: errorBody("response_too_large") }),
       );
     }
+    return plain;
+  }
+
+  /** Per request: encrypt the response plaintext as msg2 + transport frames. */
+  function sealHandshake(hs: HandshakeState, payload: ResponsePayload): Response {
+    const plain = responseBytes(payload);
     const frames: Uint8Array[] = [encodeFrame(hs.writeMessage(plain.subarray(0, MSG2_MAX_PAYLOAD)))];
-    const { send } = hs.split();
+    const { send, receive } = hs.split();
+    receive.destroy();
     for (let off = MSG2_MAX_PAYLOAD; off < plain.length; off += TRANSPORT_MAX_PAYLOAD) {
       frames.push(
         encodeFrame(send.encryptWithAd(new Uint8Array(0), plain.subarray(off, off + TRANSPORT_MAX_PAYLOAD))),
       );
     }
-    const body = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
-    let o = 0;
-    for (const f of frames) {
-      body.set(f, o);
-      o += f.length;
+    send.destroy();
+    return noiseResponse(concatFrames(frames));
+  }
+
+  /** Session: frame i of the answer to request n is sealed under nonce n·2^16 + i (explicit). */
+  function sealSession(send: CipherState, n: bigint, ad: Uint8Array, payload: ResponsePayload): Response {
+    const plain = responseBytes(payload);
+    const frames: Uint8Array[] = [];
+    let i = 0;
+    let off = 0;
+    do {
+      if (i >= SESSION_MAX_FRAMES) throw new NoiseArgumentError("response has too many frames");
+      send.setNonce(responseNonce(n, i));
+      frames.push(encodeFrame(send.encryptWithAd(ad, plain.subarray(off, off + TRANSPORT_MAX_PAYLOAD))));
+      off += TRANSPORT_MAX_PAYLOAD;
+      i += 1;
+    } while (off < plain.length);
+    return noiseResponse(concatFrames(frames));
+  }
+
+  type Outcome = { ok: true; value: unknown } | { ok: false; code: string; message: string };
+  const failure = (code: keyof typeof SERVER_ERROR_CODES): Outcome => ({ ok: false, ...errorBody(code) });
+
+  /** Run an op; expected refusals (errors with a lowercase `code`) pass through, others are `internal`. */
+  async function runOp(op: NoiseOp, ctx: NoiseOpContext): Promise<Outcome> {
+    try {
+      return { ok: true, value: await op(ctx) };
+    } catch (err) {
+      const code = (err as { code?: unknown } | null)?.code;
+      if (typeof code === "string" && CODE_RE.test(code)) {
+        const message = (err as { message?: unknown }).message;
+        return { ok: false, code, message: typeof message === "string" ? message : code };
+      }
+      emit({ type: "op_error", op: ctx.op, correlationId: ctx.correlationId, error: err });
+      return failure("internal");
     }
-    return new Response(body, {
-      status: 200,
-      headers: { "Content-Type": NOISE_CONTENT_TYPE, "Cache-Control": "no-store" },
+  }
+
+  function toPayload(rid: string, result: Outcome): ResponsePayload {
+    return result.ok
+      ? { v: 1, rid, ok: true, result: result.value === undefined ? null : result.value }
+      : { v: 1, rid, ok: false, error: { code: result.code, message: result.message } };
+  }
+
+  function report(
+    mode: "request" | "session",
+    op: string,
+    result: Outcome,
+    who: { clientKey: string; correlationId: string; rid: string; tp?: string | undefined },
+  ): void {
+    emit({
+      type: "response",
+      op,
+      ok: result.ok,
+      ...(result.ok ? {} : { code: result.code }),
+      clientKey: who.clientKey,
+      correlationId: who.correlationId,
+      rid: who.rid,
+      ...(who.tp === undefined ? {} : { traceparent: who.tp }),
+      mode,
     });
   }
 
-  return async function noiseHandler(req: Request): Promise<Response> {
-    // ---- before authentication: one bare 400 for everything ----
+  /** Pre-authentication checks common to both modes; the path op, or a Response to send. */
+  function routeOf(req: Request): string | Response {
+    if (req.method !== "POST") return reject("method");
+    const ct = (req.headers.get("content-type") ?? "").split(";")[0]?.trim().toLowerCase();
+    if (ct !== NOISE_CONTENT_TYPE) return reject("content_type");
+    const m = pathRe.exec(new URL(req.url).pathname);
+    if (m === null || !isValidOp(m[1])) return reject("path");
+    if (req.headers.get(NOISE_SERVER_KEY_HEADER) !== kid) return reject("server_key");
+    return m[1];
+  }
+
+  // ---- per request (and session open): the request rides in message 1 ----
+  async function handshakeRequest(req: Request, pathOp: string, source: string): Promise<Response> {
     let hs: HandshakeState;
     let msg1: Uint8Array;
     let clientKey: Uint8Array;
-    let request: ReturnType<typeof parseRequestPayload>;
-    let pathOp: string;
+    let plain: Uint8Array;
     try {
-      if (req.method !== "POST") return reject("method");
-      const ct = (req.headers.get("content-type") ?? "").split(";")[0]?.trim().toLowerCase();
-      if (ct !== NOISE_CONTENT_TYPE) return reject("content_type");
-      const m = pathRe.exec(new URL(req.url).pathname);
-      if (m === null || !isValidOp(m[1])) return reject("path");
-      pathOp = m[1];
-      if (req.headers.get(NOISE_SERVER_KEY_HEADER) !== kid) return reject("server_key");
       const clientHeader = req.headers.get(NOISE_CLIENT_KEY_HEADER) ?? "";
       let rs: Uint8Array | undefined;
       if (pattern === "KK") {
         const k = decodeClientKey(clientHeader);
-        if (k === null || !isAllowed(k)) return reject("client_key");
+        if (k === null || !isAllowed(k, pathOp === SESSION_OP ? undefined : pathOp))
+          return reject("client_key");
         rs = k;
       } else if (clientHeader !== "") {
         return reject("client_key");
@@ -235,7 +411,7 @@ export function createNoiseHandler(opts: NoiseHandlerOptions): (req: Request) =>
         backend,
       });
       try {
-        request = parseRequestPayload(hs.readMessage(msg1));
+        plain = hs.readMessage(msg1);
       } catch (err) {
         return reject(err instanceof NoiseError ? `handshake:${err.code}` : "handshake");
       }
@@ -247,75 +423,214 @@ export function createNoiseHandler(opts: NoiseHandlerOptions): (req: Request) =>
     // ---- authenticated: every outcome is an encrypted 200 ----
     const correlationId = toHex(hs.getHandshakeHash()).slice(0, 16);
     const clientKeyBase64Url = toBase64Url(clientKey);
-    const respond = (
-      rid: string,
-      result: { ok: true; value: unknown } | { ok: false; code: string; message: string },
-      tp?: string,
-    ) => {
-      emit({
-        type: "response",
-        op: pathOp,
-        ok: result.ok,
-        ...(result.ok ? {} : { code: result.code }),
-        clientKey: clientKeyBase64Url,
-        correlationId,
-        rid,
-        ...(tp === undefined ? {} : { traceparent: tp }),
-      });
-      const payload: ResponsePayload = result.ok
-        ? { v: 1, rid, ok: true, result: result.value === undefined ? null : result.value }
-        : { v: 1, rid, ok: false, error: { code: result.code, message: result.message } };
-      return seal(hs, payload);
+    const answer = (rid: string, result: Outcome, tp?: string): Response => {
+      report("request", pathOp, result, { clientKey: clientKeyBase64Url, correlationId, rid, tp });
+      return sealHandshake(hs, toPayload(rid, result));
     };
-    const fail = (rid: string, code: keyof typeof SERVER_ERROR_CODES, tp?: string) =>
-      respond(rid, { ok: false, ...errorBody(code) }, tp);
-
     try {
-      if (typeof request === "string") return fail("", "bad_request");
-      const tp = request.tp;
       const t = now();
-      const verdict = seen.checkAndAdd(toHex(msg1.subarray(0, 32)), t, t + 2 * windowMs);
-      if (verdict === "replay") return fail(request.rid, "replay", tp);
-      if (verdict === "full") return fail(request.rid, "unavailable", tp);
-      if (request.op !== pathOp) return fail(request.rid, "op_mismatch", tp);
-      if (Math.abs(t - request.ts) > windowMs) return fail(request.rid, "stale_request", tp);
+      if (pathOp === SESSION_OP) return openSession(hs, plain, msg1, source, t, correlationId);
+      const request = parseRequestPayload(plain);
+      if (typeof request === "string") return answer("", failure("bad_request"));
+      const tp = request.tp;
+      // Cheap checks first: a message refused here never takes space in the seen set.
+      if (request.op !== pathOp) return answer(request.rid, failure("op_mismatch"), tp);
+      if (Math.abs(t - request.ts) > windowMs) return answer(request.rid, failure("stale_request"), tp);
       const op = ops.get(pathOp);
-      if (op === undefined) return fail(request.rid, "unknown_op", tp);
-      const ctx: NoiseOpContext = {
-        api,
-        op: pathOp,
-        args: request.args,
-        rid: request.rid,
-        ts: request.ts,
-        clientKey: Uint8Array.from(clientKey),
-        clientKeyBase64Url,
-        correlationId,
-      };
-      if (tp !== undefined) ctx.traceparent = tp;
-      let value: unknown;
-      try {
-        value = await op(ctx);
-      } catch (err) {
-        const code = (err as { code?: unknown } | null)?.code;
-        if (typeof code === "string" && CODE_RE.test(code)) {
-          const message = (err as { message?: unknown }).message;
-          return respond(
-            request.rid,
-            { ok: false, code, message: typeof message === "string" ? message : code },
-            tp,
-          );
-        }
-        emit({ type: "op_error", op: pathOp, correlationId, error: err });
-        return fail(request.rid, "internal", tp);
-      }
-      return respond(request.rid, { ok: true, value }, tp);
+      if (op === undefined) return answer(request.rid, failure("unknown_op"), tp);
+      if (needsForwardSecrecy(pathOp)) return answer(request.rid, failure("forward_secrecy_required"), tp);
+      const verdict = seen.checkAndAdd(toHex(msg1.subarray(0, 32)), t, t + 2 * windowMs, source);
+      if (verdict === "replay") return answer(request.rid, failure("replay"), tp);
+      if (verdict === "full") return answer(request.rid, failure("unavailable"), tp);
+      const ctx = context(request, clientKey, clientKeyBase64Url, correlationId, false, source);
+      return answer(request.rid, await runOp(op, ctx), tp);
     } catch (err) {
       // Only reachable if sealing itself failed; the handshake state may be spent, so no
       // encrypted answer is possible.
       emit({ type: "op_error", op: pathOp, correlationId, error: err });
-      return bare400();
+      return bare(400);
     }
-  };
+  }
+
+  function context(
+    request: RequestPayload,
+    clientKey: Uint8Array,
+    clientKeyBase64Url: string,
+    correlationId: string,
+    forwardSecret: boolean,
+    source: string,
+  ): NoiseOpContext {
+    const ctx: NoiseOpContext = {
+      api,
+      op: request.op,
+      args: request.args,
+      rid: request.rid,
+      ts: request.ts,
+      clientKey: Uint8Array.from(clientKey),
+      clientKeyBase64Url,
+      correlationId,
+      forwardSecret,
+      source,
+    };
+    if (request.tp !== undefined) ctx.traceparent = request.tp;
+    return ctx;
+  }
+
+  /** Message 1 on `…/session` authenticated: check it, then answer message 2 with a new session id. */
+  function openSession(
+    hs: HandshakeState,
+    plain: Uint8Array,
+    msg1: Uint8Array,
+    source: string,
+    t: number,
+    correlationId: string,
+  ): Response {
+    const clientKey = hs.getRemoteStaticKey() as Uint8Array;
+    const clientKeyBase64Url = toBase64Url(clientKey);
+    const request = parseSessionOpenPayload(plain);
+    const rid = typeof request === "string" ? "" : request.rid;
+    const tp = typeof request === "string" ? undefined : request.tp;
+    const answer = (result: Outcome): Response => {
+      report("request", SESSION_OP, result, { clientKey: clientKeyBase64Url, correlationId, rid, tp });
+      return sealHandshake(hs, toPayload(rid, result));
+    };
+    if (typeof request === "string") return answer(failure("bad_request"));
+    if (Math.abs(t - request.ts) > windowMs) return answer(failure("stale_request"));
+    const verdict = seen.checkAndAdd(toHex(msg1.subarray(0, 32)), t, t + 2 * windowMs, source);
+    if (verdict === "replay") return answer(failure("replay"));
+    if (verdict === "full") return answer(failure("unavailable"));
+    const id = toBase64Url(backend.randomBytes(16));
+    const result = {
+      session: id,
+      idle_ttl_ms: limits.idleTtlMs,
+      lifetime_ms: limits.maxLifetimeMs,
+      max_messages: limits.maxMessages,
+    };
+    // A successful open is not an RPC: no "response" event (refused opens are reported above).
+    opened += 1;
+    const msg2 = hs.writeMessage(utf8(JSON.stringify({ v: 1, rid, ok: true, result })));
+    const { send, receive } = hs.split();
+    sessions.add(
+      {
+        id,
+        send,
+        receive,
+        clientKey,
+        clientKeyBase64Url,
+        source,
+        handshakeHash: hs.getHandshakeHash(),
+        createdAt: t,
+      },
+      t,
+    );
+    return noiseResponse(encodeFrame(msg2));
+  }
+
+  // ---- session: the request is a transport message ----
+  async function sessionRequest(
+    req: Request,
+    pathOp: string,
+    sid: string,
+    source: string,
+  ): Promise<Response> {
+    let session: ServerSession;
+    let n: bigint;
+    let ad: Uint8Array;
+    let plain: Uint8Array;
+    try {
+      if (!isValidSessionId(sid)) return reject("session_id");
+      if (req.headers.get(NOISE_CLIENT_KEY_HEADER) !== null) return reject("client_key");
+      if (pathOp === SESSION_OP) return reject("path");
+      const body = await readBoundedBody(req, MAX_SESSION_REQUEST);
+      if (body === null) return reject("size");
+      if (body.length < 8 + 16) return reject("session_short");
+      n = decodeCounter(body);
+      const t = now();
+      const s = sessions.get(sid, t);
+      // Unknown, expired, or a counter the session will never accept: re-handshake. Nothing
+      // unauthenticated ever closes a session.
+      if (s === undefined || n >= BigInt(limits.maxMessages) || n >= SESSION_COUNTER_LIMIT)
+        return reject("session_gone", SESSION_GONE_STATUS);
+      const w = s.window.check(n);
+      if (w !== "ok") return reject(`session_${w}`);
+      ad = sessionAd(`/noise/v1/${api}/${pathOp}`, kid, sid);
+      // setNonce and decrypt in one synchronous step: concurrent requests cannot interleave.
+      try {
+        s.receive.setNonce(n);
+        plain = s.receive.decryptWithAd(ad, body.subarray(8));
+      } catch {
+        return reject("session_decrypt");
+      }
+      s.window.commit(n);
+      s.messages += 1;
+      s.inflight += 1;
+      sessions.touch(s, t);
+      session = s;
+    } catch {
+      return reject("internal");
+    }
+
+    // ---- authenticated: every outcome is an encrypted 200 ----
+    const correlationId = toHex(
+      backend.hash("BLAKE2s", concatBytes(session.handshakeHash, encodeCounter(n))),
+    ).slice(0, 16);
+    const who = {
+      clientKey: session.clientKeyBase64Url,
+      correlationId,
+      rid: "",
+      tp: undefined as string | undefined,
+    };
+    const answer = (result: Outcome): Response => {
+      report("session", pathOp, result, who);
+      return sealSession(session.send, n, ad, toPayload(who.rid, result));
+    };
+    try {
+      const request = parseRequestPayload(plain);
+      if (typeof request === "string") return answer(failure("bad_request"));
+      who.rid = request.rid;
+      who.tp = request.tp;
+      const t = now();
+      if (request.op !== pathOp) return answer(failure("op_mismatch"));
+      if (Math.abs(t - request.ts) > windowMs) return answer(failure("stale_request"));
+      const op = ops.get(pathOp);
+      if (op === undefined) return answer(failure("unknown_op"));
+      if (pattern === "KK" && !isAllowed(session.clientKey, pathOp)) return answer(failure("forbidden"));
+      const ctx = context(
+        request,
+        session.clientKey,
+        session.clientKeyBase64Url,
+        correlationId,
+        true,
+        source,
+      );
+      const result = await runOp(op, ctx);
+      if (session.send.hasKey()) return answer(result);
+      throw new NoiseError("invalid_state", "session closed while the op ran");
+    } catch (err) {
+      emit({ type: "op_error", op: pathOp, correlationId, error: err });
+      return bare(400);
+    } finally {
+      sessions.release(session);
+    }
+  }
+
+  const handler = async function noiseHandler(req: Request, info?: NoiseRequestInfo): Promise<Response> {
+    const source = addressBucket(info?.remoteAddress);
+    let route: string | Response;
+    try {
+      route = routeOf(req);
+    } catch {
+      return reject("internal");
+    }
+    if (typeof route !== "string") return route;
+    const sid = req.headers.get(NOISE_SESSION_HEADER);
+    if (sid !== null) return sessionRequest(req, route, sid, source);
+    return handshakeRequest(req, route, source);
+  } as NoiseHandler;
+  Object.defineProperty(handler, "closeSessions", { value: () => sessions.clear() });
+  Object.defineProperty(handler, "sessionCount", { get: () => sessions.size });
+  Object.defineProperty(handler, "sessionsOpened", { get: () => opened });
+  return handler;
 }
 
 function errorBody(code: keyof typeof SERVER_ERROR_CODES): { code: string; message: string } {
