@@ -74,6 +74,9 @@ export function devEnv(root, env = process.env) {
         PETSEM_NOISE_KEY_FILE: files.petsemNoise,
         PETSEM_TKDB_SHARED_KEY_FILE: files.petsemShared,
         PETSEM_TKDB_LOCATION: TKDB_LOCATION,
+        // petsem follows tkdb's revocation feed (required to serve with the shared key)
+        PETSEM_TKDB_URL: `http://127.0.0.1:${tkdbPort}`,
+        PETSEM_TKDB_PUBLIC_KEY: x25519Public(read(files.tkdbNoise)).toString("hex"),
       },
     },
   };

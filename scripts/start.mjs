@@ -4,6 +4,7 @@
 // Ctrl-C stops both cleanly.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { devEnv } from "./dev-env.mjs";
@@ -18,7 +19,8 @@ for (const app of ["tkdb", "petsem"]) {
 const dev = devEnv(root);
 const tsx = join(root, "node_modules", ".bin", "tsx");
 let stopping = false;
-const children = ["tkdb", "petsem"].map((name) => {
+const children = [];
+function launch(name) {
   const child = spawn(tsx, [join(root, "apps", name, "src", "cli.ts"), "serve"], {
     env: { ...process.env, ...dev[name].env },
     stdio: ["ignore", "inherit", "inherit"],
@@ -29,8 +31,34 @@ const children = ["tkdb", "petsem"].map((name) => {
       stop(1);
     }
   });
-  return child;
-});
+  children.push(child);
+}
+
+/** Resolves once something accepts TCP connections on `url`'s port (or after `ms`). */
+function listening(url, ms) {
+  const { hostname, port } = new URL(url);
+  const until = Date.now() + ms;
+  return new Promise((resolve) => {
+    const attempt = () => {
+      const s = connect({ host: hostname, port: Number(port) });
+      s.once("connect", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once("error", () => {
+        s.destroy();
+        if (stopping || Date.now() > until) resolve(false);
+        else setTimeout(attempt, 200);
+      });
+    };
+    attempt();
+  });
+}
+
+// petsem follows tkdb's revocation feed, so it starts once tkdb listens.
+launch("tkdb");
+await listening(dev.tkdb.url, 60_000);
+if (!stopping) launch("petsem");
 
 function stop(code = 0) {
   if (stopping) return;

@@ -52,6 +52,8 @@ function envs(root: string, backup: boolean) {
     PETSEM_NOISE_KEY: hex(keys.petsemNoise.secretKey),
     PETSEM_TKDB_SHARED_KEY: keys.shared,
     PETSEM_TKDB_LOCATION: TKDB_LOCATION,
+    // petsem follows tkdb's revocation feed; the URL is set once tkdb listens
+    PETSEM_TKDB_PUBLIC_KEY: hex(keys.tkdbNoise.publicKey),
   };
   if (backup) {
     // tkdb reads a Litestream config; petsem writes its own from a replica URL.
@@ -86,6 +88,7 @@ describe("Litestream backup and point-in-time restore of tkdb and petsem", () =>
   it("restored to T, both services answer exactly as they did at T", async () => {
     const live = envs(join(dir.path, "live"), true);
     const tkdb = await startService("tkdb", live.tkdb);
+    live.petsem.PETSEM_TKDB_URL = tkdb.url;
     const petsem = await startService("petsem", live.petsem);
     running.push(tkdb, petsem);
     const a = await actorsFor(tkdb, petsem, live.petsem);
@@ -136,6 +139,7 @@ describe("Litestream backup and point-in-time restore of tkdb and petsem", () =>
     expect(pr.code, pr.stderr).toBe(0);
 
     const tkdb2 = await startService("tkdb", restored.tkdb);
+    restored.petsem.PETSEM_TKDB_URL = tkdb2.url;
     const petsem2 = await startService("petsem", restored.petsem);
     running.push(tkdb2, petsem2);
     const b = await actorsFor(tkdb2, petsem2, restored.petsem);

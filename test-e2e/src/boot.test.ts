@@ -43,6 +43,8 @@ beforeAll(async () => {
     PETSEM_NOISE_KEY: hex(keys.petsemNoise.secretKey),
     PETSEM_TKDB_SHARED_KEY: hex(keys.petsemShared),
     PETSEM_TKDB_LOCATION: TKDB_LOCATION,
+    PETSEM_TKDB_URL: tkdb.url,
+    PETSEM_TKDB_PUBLIC_KEY: hex(keys.tkdbNoise.publicKey),
   };
   petsem = await startService("petsem", petsemEnv);
   const tkdbEp = [{ url: tkdb.url, serverPublicKey: tkdb.publicKey }];

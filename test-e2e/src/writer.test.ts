@@ -36,7 +36,6 @@ beforeAll(async () => {
     PETSEM_DATA_DIR: join(dir.path, "petsem"),
     PETSEM_KEK: hex(key32()),
     PETSEM_NOISE_KEY: hex(x25519().secretKey),
-    PETSEM_TKDB_SHARED_KEY: hex(key32()),
   };
   petsem = await startService("petsem", env);
   const minted = await cli("petsem", ["token", "mint", "--writer"], env);

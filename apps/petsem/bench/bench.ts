@@ -7,7 +7,8 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { dischargeTicket, Macaroon, ValidityWindow } from "@tkdb/macaroon";
+import { FlyioUserID, UserTokenNonce } from "@tkdb/caveats";
+import { dischargeTicket, Macaroon, Nonce, ValidityWindow } from "@tkdb/macaroon";
 import { noiseCall, resolveBackend } from "@tkdb/noise";
 import { petsemCaveatKit as kit } from "../src/caveat-kit.js";
 import type { BackendName } from "../src/crypto.js";
@@ -84,6 +85,8 @@ export async function benchHttp(): Promise<Record<string, number>> {
     noiseStaticKey: new Uint8Array(randomBytes(32)),
     tkdbSharedKey: shared,
     tkdbLocation: tkdb,
+    // tkdb's revocation feed, played in-process: nothing revoked
+    unsafeTestRevocationSource: { revocations: async (c) => ({ nonces: [], cursor: c ?? "0" }) },
   });
   try {
     const client = resolveBackend("native").generateKeyPair();
@@ -104,7 +107,13 @@ export async function benchHttp(): Promise<Record<string, number>> {
       .get(tkdb)?.[0];
     if (!ticket) throw new Error("no ticket");
     const { discharge } = dischargeTicket(shared, tkdb, ticket, { registry: kit.registry });
-    discharge.add(kit.secretScope(1n, 3n), ValidityWindow.fromNow(600));
+    const userNonce = Nonce.create(new Uint8Array(randomBytes(8)), false).encode();
+    discharge.add(
+      kit.secretScope(1n, 3n),
+      ValidityWindow.fromNow(300),
+      new FlyioUserID(1n),
+      new UserTokenNonce(userNonce),
+    );
     const readerHeader = `FlyV1 ${reader},${discharge.toString()}`;
     const value = randomBytes(48).toString("base64");
     await call("set", {

@@ -7,6 +7,7 @@ import { createNoiseHandler, type KeyPair, type NoiseServerEvent } from "@tkdb/n
 import { Hono } from "hono";
 import { type Authorizer, petsemOps } from "./rpc.js";
 import type { SecretStore } from "./store.js";
+import { MAX_RESPONSE_BYTES } from "./validate.js";
 
 export interface PetsemAppOptions {
   readonly store: SecretStore;
@@ -23,12 +24,23 @@ export function createPetsemApp(opts: PetsemAppOptions): Hono {
     pattern: "IK",
     staticKeyPair: opts.staticKeyPair,
     ops: petsemOps({ store: opts.store, authorizer: opts.authorizer }),
+    // The worst-case resolve must always fit (validate.ts, security issue 12 item 6).
+    maxResponseBytes: MAX_RESPONSE_BYTES,
+    // Every op but health carries a petsem token (and set/import carry values): session only,
+    // never in handshake message 1 (security issue 12 item 10).
+    forwardSecretOps: ["set", "import", "unset", "rollback", "list", "resolve"],
     ...(opts.backend === undefined ? {} : { backend: opts.backend }),
     ...(opts.now === undefined ? {} : { now: opts.now }),
     ...(opts.onEvent === undefined ? {} : { onEvent: opts.onEvent }),
   });
   const app = new Hono();
-  app.post("/noise/v1/secrets/:op", (c) => handler(c.req.raw));
+  app.post("/noise/v1/secrets/:op", (c) =>
+    handler(c.req.raw, {
+      // the socket's address (never a client header): the unit of the per-source budgets
+      remoteAddress: (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming
+        ?.socket?.remoteAddress,
+    }),
+  );
   app.notFound(() => new Response(null, { status: 404 }));
   app.onError(() => new Response(null, { status: 500 }));
   return app;

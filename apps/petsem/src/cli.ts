@@ -4,13 +4,25 @@
  *   serve                                   run the HTTP/Noise server (env: see src/env.ts)
  *   token mint --writer [--org N [--app N]] [--ttl SECONDS]
  *   token mint --reader [--ttl SECONDS]
+ *   token revoke (--nonce NONCE | --token TOKEN)
+ *                                           revoke a petsem token (writer or reader) and every attenuation
+ *                                           of it, on the primary's database: audited, honoured by the next
+ *                                           call. NONCE is base64 of the token's msgpack nonce (as tkdb
+ *                                           names nonces); TOKEN a petsem token or FlyV1 header. Prints
+ *                                           {"nonce","revoked"} (revoked false: it already was)
+ *   audit verify                            check the audit hash chain (read-only, no KEK needed)
+ *   audit export [INDEX]                    the audit as OpenSearch bulk JSON lines (index petsem-audit)
  *   backup restore --output PATH [--timestamp RFC3339]
  *                                           restore the Litestream replica (PETSEM_LITESTREAM_REPLICA) of
  *                                           PETSEM_DATA_DIR/petsem.db into a NEW file, latest or as of the
  *                                           timestamp; it must open with PETSEM_KEK or nothing is written
  * Tokens are printed to stdout only; nothing secret is ever logged.
  */
-import { generateKeyHex, noiseKeyPair } from "./crypto.js";
+
+import { existsSync } from "node:fs";
+import { userInfo } from "node:os";
+import { readAuditFile, toOpenSearchBulk } from "./audit.js";
+import { generateKeyHex, getBackend, noiseKeyPair, PetsemCrypto } from "./crypto.js";
 import { loadConfig } from "./env.js";
 import { isPetsemError, PetsemError } from "./errors.js";
 import { restoreBackup } from "./litestream.js";
@@ -20,6 +32,8 @@ function usage(): never {
   process.stderr.write(
     [
       "usage: petsem keygen | serve | token mint (--writer [--org N [--app N]] | --reader) [--ttl SECONDS]",
+      "       petsem token revoke (--nonce NONCE | --token TOKEN)",
+      "       petsem audit verify | audit export [INDEX]",
       "       petsem backup restore --output PATH [--timestamp RFC3339]",
       "",
     ].join("\n"),
@@ -39,6 +53,19 @@ function parseTimestamp(text: string): Date {
     );
   }
   return d;
+}
+
+/** Who ran a local command, for the audit (`cli:<os user>`). */
+function localUser(): string {
+  try {
+    return (
+      userInfo()
+        .username.replace(/[^A-Za-z0-9._-]/g, "_")
+        .slice(0, 64) || "unknown"
+    );
+  } catch {
+    return "unknown";
+  }
 }
 
 function stringFlag(args: string[], name: string): string | undefined {
@@ -67,6 +94,8 @@ async function main(argv: string[]): Promise<void> {
         `PETSEM_NOISE_KEY=${Buffer.from(kp.secretKey).toString("hex")}`,
         `# Noise public key (give to clients): ${Buffer.from(kp.publicKey).toString("hex")}`,
         `PETSEM_TKDB_SHARED_KEY=${generateKeyHex()}`,
+        "# serve with the shared key also needs tkdb's revocation feed: PETSEM_TKDB_URL=<tkdb url>,",
+        "# PETSEM_TKDB_PUBLIC_KEY=<tkdb's Noise public key>",
         "",
       ].join("\n"),
     );
@@ -76,6 +105,7 @@ async function main(argv: string[]): Promise<void> {
     const config = loadConfig(process.env, { requireNoiseKey: true });
     const running = await startPetsem({
       ...config,
+      onFeedError: (message) => process.stderr.write(`petsem: ${message}\n`),
       // Litestream's warnings and errors only (its info lines are one per sync).
       onLitestreamLog: (line) => {
         if (/level=(WARN|ERROR)/.test(line)) process.stderr.write(`litestream: ${line}\n`);
@@ -119,17 +149,54 @@ async function main(argv: string[]): Promise<void> {
     const app = flag(args, "--app");
     const ttl = flag(args, "--ttl");
     const config = loadConfig(process.env);
-    const { store, authority } = openPetsem(config);
+    const opened = openPetsem(config);
     try {
       const opts = {
         ...(org === undefined ? {} : { org: BigInt(org) }),
         ...(app === undefined ? {} : { app: BigInt(app) }),
         ...(ttl === undefined ? {} : { ttlSeconds: Number(ttl) }),
       };
+      const { authority } = opened;
       process.stdout.write(`${writer ? authority.mintWriter(opts) : authority.mintReader(opts)}\n`);
     } finally {
-      store.close();
+      opened.close();
     }
+    return;
+  }
+  if (cmd === "token" && rest[0] === "revoke") {
+    const args = rest.slice(1);
+    const nonce = stringFlag(args, "--nonce");
+    const token = stringFlag(args, "--token");
+    if ((nonce === undefined) === (token === undefined)) usage();
+    const config = loadConfig(process.env);
+    const file = petsemDbFile(config);
+    // Revoking on a folder without a database would create an empty one that nothing serves.
+    if (!existsSync(file)) throw new PetsemError("config", "no petsem database in PETSEM_DATA_DIR");
+    const opened = openPetsem(config);
+    try {
+      const target = token === undefined ? { nonce: nonce as string } : { token };
+      const bytes = opened.authority.nonceToRevoke(target);
+      const result = opened.blacklist.revoke(bytes, `cli:${localUser()}`);
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+    } finally {
+      opened.close();
+    }
+    return;
+  }
+  if (cmd === "audit" && (rest[0] === "verify" || rest[0] === "export")) {
+    const config = loadConfig(process.env);
+    const file = petsemDbFile(config);
+    if (!existsSync(file)) throw new PetsemError("config", "no petsem database in PETSEM_DATA_DIR");
+    const { records, chain } = readAuditFile(file, new PetsemCrypto(getBackend(config.backend)));
+    if (rest[0] === "export") {
+      const index = rest[1];
+      if (index !== undefined && !/^[a-z0-9][a-z0-9._-]{0,254}$/.test(index)) usage();
+      process.stdout.write(toOpenSearchBulk(records, index));
+      if (!chain.ok) throw new PetsemError("integrity", `audit chain broken at seq ${chain.brokenAt}`);
+      return;
+    }
+    if (!chain.ok) throw new PetsemError("integrity", `audit chain broken at seq ${chain.brokenAt}`);
+    process.stdout.write(`${JSON.stringify({ ok: true, records: chain.count })}\n`);
     return;
   }
   if (cmd === "backup" && rest[0] === "restore") {

@@ -4,11 +4,14 @@
  *
  * Primitives, fixed (no crypto parameters are taken from callers):
  * - AEAD: AES-256-GCM (NIST SP 800-38D), 96-bit random nonces, 128-bit tags. Used to seal secret
- *   values under a per-app data key (DEK) and to wrap DEKs / digest keys / the server key under the
+ *   values under a per-app data key (DEK) and to wrap DEKs / the server key under the
  *   key-encryption key (KEK). Random 96-bit nonces stay far below SP 800-38D §8.3's 2^32
- *   invocations per key: each app has its own DEK and an app holds at most 500 live secrets.
- * - MAC: HMAC-SHA256 (RFC 2104 / FIPS 180-4): keyed value digests (truncated to 16 bytes) and
- *   request fingerprints for idempotency records.
+ *   invocations per key: each app has its own DEK and a bounded number of live secrets.
+ * - MAC: HMAC-SHA256 (RFC 2104 / FIPS 180-4): request fingerprints for idempotency records (over a
+ *   request's shape, never its values).
+ * - Random: secret-version digests are random 128-bit ids, never a function of the value
+ *   (security issue 12 item 1: a value-keyed digest lets a writer, or whoever holds a backup,
+ *   confirm guesses).
  * - Hash: SHA-256 for the audit hash chain.
  * - Comparison: constant time on bytes.
  *
@@ -21,7 +24,8 @@
  *                   AAD = "petsem/v1|<org>|<app>|<name>|<version>"
  * - wrapped key   = 0x01 | nonce (12) | ciphertext (32) | tag (16)
  *                   AAD = "petsem/v1|<purpose>|…" (purpose names the key and its owner)
- * - digest        = "hmac-sha256:" + hex(HMAC-SHA256(app digest key, utf8(value))[0:16])
+ * - digest        = "rand128:" + hex(16 random bytes), one per version (a rewrite of the same value,
+ *                   and a rollback, get a new one)
  */
 import * as nodeCrypto from "node:crypto";
 import { gcm } from "@noble/ciphers/aes.js";
@@ -35,7 +39,8 @@ export const KEY_LEN = 32;
 export const NONCE_LEN = 12;
 export const TAG_LEN = 16;
 export const DIGEST_LEN = 16;
-export const DIGEST_LABEL = "hmac-sha256:";
+/** Labels the digest scheme, so it can change later; the bytes are random, not derived from anything. */
+export const DIGEST_LABEL = "rand128:";
 
 const SEALED_FORMAT_V1 = 0x01;
 const WRAPPED_FORMAT_V1 = 0x01;
@@ -138,14 +143,12 @@ export function valueAad(org: string, app: string, name: string, version: number
 /** Key-wrap purposes; each binds a wrapped key to its role and owner through the AAD. */
 export type WrapPurpose =
   | { kind: "dek"; org: string; app: string; kid: number }
-  | { kind: "digest-key"; org: string; app: string; kid: number }
   | { kind: "server-key" }
   | { kind: "macaroon-root-key" };
 
 function wrapAad(p: WrapPurpose): Uint8Array {
   switch (p.kind) {
     case "dek":
-    case "digest-key":
       return utf8.encode(`petsem/v1|${p.kind}|${p.org}|${p.app}|${p.kid}`);
     default:
       return utf8.encode(`petsem/v1|${p.kind}`);
@@ -227,10 +230,12 @@ export class PetsemCrypto {
     return pt;
   }
 
-  /** Keyed digest of a value: HMAC-SHA256(app digest key, value) truncated to 16 bytes. */
-  digest(digestKey: Uint8Array, value: Uint8Array): Uint8Array {
-    abytes(digestKey, KEY_LEN, "digest key");
-    return this.prims.hmacSha256(digestKey, value).slice(0, DIGEST_LEN);
+  /**
+   * A secret version's digest: 16 random bytes. It takes no value on purpose: nothing stored
+   * outside the ciphertext may depend on the value, so equal values get unrelated digests.
+   */
+  newDigest(): Uint8Array {
+    return this.prims.randomBytes(DIGEST_LEN);
   }
 
   /** Fingerprint of a request's canonical arguments, keyed so it reveals nothing about values. */

@@ -15,6 +15,16 @@
  * | PETSEM_CRYPTO_BACKEND | native or noble | native |
  * | PETSEM_LITESTREAM_REPLICA | Litestream replica: `file:///abs/path` or `s3://bucket/path` | unset = no backup |
  * | PETSEM_LITESTREAM_SYNC_INTERVAL | how often Litestream ships WAL frames (Go duration: 500ms, 1s, 1m) | 1s |
+ * | PETSEM_TKDB_URL | tkdb's verification API, for its revocation feed: http(s) URLs, comma-separated, nearest first | required to serve with a tkdb shared key |
+ * | PETSEM_TKDB_PUBLIC_KEY / _FILE | tkdb's Noise static public key (32 bytes, 64 hex or 43 base64url) | required with PETSEM_TKDB_URL |
+ * | PETSEM_TKDB_FEED_POLL_MS | how often tkdb's revocation feed is polled (100..60000) | 5000 |
+ * | PETSEM_TKDB_FEED_FAIL_CLOSED_MS | feed silence after which `resolve` is refused with `unavailable` (poll..300000) | 30000 |
+ *
+ * Production rule (security issue 12, item 7): `serve` with PETSEM_TKDB_SHARED_KEY (that is, a
+ * petsem that can resolve) refuses to start without PETSEM_TKDB_URL and PETSEM_TKDB_PUBLIC_KEY: a
+ * discharge for a user token that tkdb has since revoked must stop working at the feed's poll
+ * interval, not at the discharge's expiry. Without a shared key petsem can neither mint reader
+ * tokens nor resolve, so it needs no feed. There is no switch to run `resolve` without the feed.
  */
 import { readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
@@ -34,6 +44,22 @@ export interface LitestreamConfig {
 }
 
 export const DEFAULT_SYNC_INTERVAL = "1s";
+
+/** Following tkdb's revocation feed (src/tkdb-feed.ts). */
+export interface TkdbFeedConfig {
+  /** tkdb's verification API endpoints, nearest first */
+  readonly urls: readonly string[];
+  /** tkdb's Noise static public key (pinned) */
+  readonly publicKey: Uint8Array;
+  readonly pollIntervalMs: number;
+  /** feed silence after which resolve fails closed */
+  readonly failClosedAfterMs: number;
+}
+
+export const DEFAULT_FEED_POLL_MS = 5_000;
+export const DEFAULT_FEED_FAIL_CLOSED_MS = 30_000;
+/** The longest feed silence petsem can be configured to tolerate: a discharge's own lifetime. */
+export const MAX_FEED_FAIL_CLOSED_MS = 300_000;
 const DURATION_RE = /^[1-9]\d{0,6}(ms|s|m|h)$/;
 
 export interface PetsemConfig {
@@ -48,6 +74,8 @@ export interface PetsemConfig {
   readonly backend: BackendName;
   /** null when PETSEM_LITESTREAM_REPLICA is unset: no backup runs */
   readonly litestream: LitestreamConfig | null;
+  /** null when PETSEM_TKDB_URL is unset (allowed only where petsem cannot resolve, see above) */
+  readonly tkdbFeed: TkdbFeedConfig | null;
 }
 
 export type EnvSource = Readonly<Record<string, string | undefined>>;
@@ -137,8 +165,49 @@ function parseLitestream(env: EnvSource): LitestreamConfig | null {
   return { replica: parseReplicaUrl(replica), syncInterval };
 }
 
+function parseMs(env: EnvSource, name: string, dflt: number, min: number, max: number): number {
+  const v = env[name];
+  if (v === undefined || v === "") return dflt;
+  if (!/^\d{1,7}$/.test(v) || Number(v) < min || Number(v) > max) {
+    throw configError(`${name} must be an integer number of milliseconds in ${min}..${max}`);
+  }
+  return Number(v);
+}
+
+function parseTkdbFeed(env: EnvSource, readFile: (path: string) => string): TkdbFeedConfig | null {
+  const raw = env.PETSEM_TKDB_URL;
+  const publicKey = readKey(env, "PETSEM_TKDB_PUBLIC_KEY", readFile);
+  if (raw === undefined || raw === "") {
+    if (publicKey !== null) throw configError("PETSEM_TKDB_PUBLIC_KEY is set without PETSEM_TKDB_URL");
+    return null;
+  }
+  const urls = raw.split(",").map((u) => u.trim());
+  if (urls.length > 16 || urls.some((u) => u === "")) {
+    throw configError("PETSEM_TKDB_URL must be 1..16 comma-separated http(s) URLs");
+  }
+  for (const u of urls) parseUrl({ PETSEM_TKDB_URL: u }, "PETSEM_TKDB_URL", "");
+  if (publicKey === null) {
+    throw configError("PETSEM_TKDB_PUBLIC_KEY (tkdb's Noise public key) is required with PETSEM_TKDB_URL");
+  }
+  const pollIntervalMs = parseMs(env, "PETSEM_TKDB_FEED_POLL_MS", DEFAULT_FEED_POLL_MS, 100, 60_000);
+  const failClosedAfterMs = parseMs(
+    env,
+    "PETSEM_TKDB_FEED_FAIL_CLOSED_MS",
+    Math.max(DEFAULT_FEED_FAIL_CLOSED_MS, pollIntervalMs * 2),
+    1,
+    MAX_FEED_FAIL_CLOSED_MS,
+  );
+  if (failClosedAfterMs <= pollIntervalMs) {
+    throw configError("PETSEM_TKDB_FEED_FAIL_CLOSED_MS must be longer than PETSEM_TKDB_FEED_POLL_MS");
+  }
+  return { urls, publicKey, pollIntervalMs, failClosedAfterMs };
+}
+
 export interface LoadOptions {
-  /** Keys that are optional for the command at hand (e.g. `token mint` needs no Noise key). */
+  /**
+   * `serve`: the Noise static key is required, and so is tkdb's revocation feed whenever a tkdb
+   * shared key makes resolve possible. Other commands (e.g. `token mint`) need neither.
+   */
   readonly requireNoiseKey?: boolean;
   readonly readFile?: (path: string) => string;
 }
@@ -164,6 +233,13 @@ export function loadConfig(env: EnvSource = process.env, opts: LoadOptions = {})
     throw configError("PETSEM_NOISE_KEY or PETSEM_NOISE_KEY_FILE is required to serve");
   }
   const tkdbSharedKey = readKey(env, "PETSEM_TKDB_SHARED_KEY", readFile);
+  const tkdbFeed = parseTkdbFeed(env, readFile);
+  if (opts.requireNoiseKey && tkdbSharedKey !== null && tkdbFeed === null) {
+    throw configError(
+      "PETSEM_TKDB_URL and PETSEM_TKDB_PUBLIC_KEY are required to serve with PETSEM_TKDB_SHARED_KEY: " +
+        "resolve follows tkdb's revocation feed",
+    );
+  }
 
   const backendRaw = env.PETSEM_CRYPTO_BACKEND ?? "native";
   if (backendRaw !== "native" && backendRaw !== "noble") {
@@ -180,5 +256,6 @@ export function loadConfig(env: EnvSource = process.env, opts: LoadOptions = {})
     location: parseUrl(env, "PETSEM_LOCATION", DEFAULT_PETSEM_LOCATION),
     backend: backendRaw,
     litestream: parseLitestream(env),
+    tkdbFeed,
   };
 }

@@ -20,6 +20,7 @@ export type PetsemErrorCode =
   | "unauthorized" // no valid token
   | "forbidden" // the token does not allow this operation
   | "backup" // Litestream (backup/restore) could not be started or failed
+  | "unavailable" // a dependency petsem must consult is unreachable (tkdb's revocation feed): refused, retry
   | "internal";
 
 /** The status each code maps to (secrets-model.md §5.2); used by the RPC layer, in one place. */
@@ -40,6 +41,7 @@ export const ERROR_STATUS: Readonly<Record<PetsemErrorCode, number>> = {
   unauthorized: 401,
   forbidden: 403,
   backup: 500,
+  unavailable: 503,
   internal: 500,
 };
 

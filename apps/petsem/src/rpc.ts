@@ -6,7 +6,8 @@
  * (`FlyV1 <petsem token>[,<discharge>…]`) and is authorized before the store is touched. Arguments
  * are parsed from `unknown` into typed values; anything else is `invalid_request`. Mutating ops
  * record `(client key, rid)` with their result in the store's write transaction, so a replayed rid
- * gets the stored result.
+ * gets the stored result. `resolve` returns values as standard base64 (`value_b64`), which
+ * `@tkdb/client` decodes.
  */
 import type { NoiseOp, NoiseOpContext } from "@tkdb/noise";
 import { PetsemError } from "./errors.js";
@@ -18,6 +19,8 @@ export type PetsemOp = "set" | "unset" | "list" | "rollback" | "resolve";
 export interface Authorization {
   /** non-secret identity of the caller's token for the audit (e.g. its nonce, hex) */
   readonly actor: string;
+  /** resolve: who released the read, as tkdb's discharge states it (user, token and discharge nonces) */
+  readonly principal?: Readonly<Record<string, string>>;
 }
 
 /** Declared where it is used: decides whether `header` may do `op` on (org, app). Throws
@@ -69,6 +72,14 @@ function token(args: Record<string, unknown>): string {
     throw new PetsemError("unauthorized", "a petsem token is required in args.token");
   }
   return t;
+}
+
+/** Standard base64 of a value's UTF-8; the intermediate bytes are wiped. */
+function toBase64(value: string): string {
+  const bytes = Buffer.from(value, "utf8");
+  const out = bytes.toString("base64");
+  bytes.fill(0);
+  return out;
 }
 
 function entries(v: unknown, what: string): Map<string, unknown> {
@@ -161,7 +172,21 @@ export function petsemOps({ store, authorizer }: RpcOptions): Record<string, Noi
       const minVersion = version(a.min_version, "min_version");
       const names = a.names === undefined || a.names === null ? null : stringArray(a.names, "names");
       const auth = authorizer.authorize(token(a), ["resolve"], org, app);
-      return store.resolve({ org, app, names, minVersion }, { requestId: ctx.rid, actor: auth.actor });
+      const r = store.resolve(
+        { org, app, names, minVersion },
+        {
+          requestId: ctx.rid,
+          actor: auth.actor,
+          ...(auth.principal === undefined ? {} : { principal: auth.principal }),
+        },
+      );
+      // Values travel as base64: 4/3 of their bytes whatever they hold (JSON escapes of control
+      // characters would grow them 6×), so the worst case stays under MAX_RESPONSE_BYTES (item 6).
+      return {
+        app_version: r.app_version,
+        secrets: r.secrets.map((x) => ({ name: x.name, version: x.version, value_b64: toBase64(x.value) })),
+        missing: r.missing,
+      };
     },
   };
 }

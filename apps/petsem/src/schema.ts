@@ -15,7 +15,7 @@ export const meta = sqliteTable("meta", {
   value: blob("value", { mode: "buffer" }).notNull(),
 });
 
-/** One row per app: its version counter and its wrapped data key and digest key. */
+/** One row per app: its version counter and its wrapped data key. */
 export const apps = sqliteTable(
   "apps",
   {
@@ -24,13 +24,13 @@ export const apps = sqliteTable(
     appVersion: integer("app_version").notNull(),
     kid: integer("kid").notNull(),
     wrappedDek: blob("wrapped_dek", { mode: "buffer" }).notNull(),
-    wrappedDigestKey: blob("wrapped_digest_key", { mode: "buffer" }).notNull(),
     createdAt: integer("created_at").notNull(),
   },
   (t) => [primaryKey({ columns: [t.org, t.app] })],
 );
 
-/** Every version of every secret. `sealed` and `digest` are NULL for a tombstone (unset). */
+/** Every version of every secret. `sealed` and `digest` are NULL for a tombstone (unset). `digest`
+ * is a random 128-bit id per version: nothing outside `sealed` depends on the value. */
 export const secretVersions = sqliteTable(
   "secret_versions",
   {
@@ -90,4 +90,17 @@ export const audit = sqliteTable("audit", {
   detail: text("detail").notNull().default(sql`'{}'`),
   prevHash: blob("prev_hash", { mode: "buffer" }).notNull(),
   hash: blob("hash", { mode: "buffer" }).notNull(),
+});
+
+/**
+ * Revoked petsem tokens (`petsem token revoke`), as Fly published its blacklist: the nonce's msgpack
+ * encoding (every attenuation of a token shares it, so the whole lineage dies), when the row may be
+ * pruned (NULL: never; petsem tokens record no expiry at mint) and when it was written. Checked on
+ * every call; written only by the local CLI on the primary, with an audit record in the same
+ * transaction.
+ */
+export const blacklist = sqliteTable("blacklist", {
+  nonce: blob("nonce", { mode: "buffer" }).notNull().unique(),
+  requiredUntil: text("required_until"),
+  createdAt: text("created_at").default(sql`CURRENT_TIMESTAMP`),
 });

@@ -1,17 +1,38 @@
 /**
  * `startPetsem(config)`: opens the store (checking the KEK), derives the macaroon authority from
- * the KEK-sealed root key, and serves the HTTP/Noise RPC on `host:port` (127.0.0.1 by default).
+ * the KEK-sealed root key, opens the token blacklist, starts following tkdb's revocation feed, and
+ * serves the HTTP/Noise RPC on `host:port` (127.0.0.1 by default).
+ *
+ * A petsem that can resolve (a tkdb shared key is configured) must follow tkdb's feed: without a
+ * `tkdbFeed` (or, in tests only, `unsafeTestRevocationSource`) it refuses to start.
  */
 import { join } from "node:path";
 import { serve } from "@hono/node-server";
-import type { KeyPair } from "@tkdb/noise";
+import { flyRegistry } from "@tkdb/caveats";
+import { TkdbClient } from "@tkdb/client";
+import {
+  type HttpLimits,
+  httpServerOptions,
+  type KeyPair,
+  limitConnections,
+  resolveHttpLimits,
+} from "@tkdb/noise";
 import { createPetsemApp } from "./app.js";
+import { TokenBlacklist } from "./blacklist.js";
 import { petsemCaveatKit } from "./caveat-kit.js";
 import { type BackendName, noiseKeyPair } from "./crypto.js";
-import { DEFAULT_PETSEM_LOCATION, DEFAULT_TKDB_LOCATION, type LitestreamConfig } from "./env.js";
+import {
+  DEFAULT_FEED_FAIL_CLOSED_MS,
+  DEFAULT_FEED_POLL_MS,
+  DEFAULT_PETSEM_LOCATION,
+  DEFAULT_TKDB_LOCATION,
+  type LitestreamConfig,
+  type TkdbFeedConfig,
+} from "./env.js";
 import { PetsemError } from "./errors.js";
 import { type Replication, type ReplicationOptions, startReplication } from "./litestream.js";
 import { SecretStore } from "./store.js";
+import { type RevocationSource, TkdbRevocationFeed } from "./tkdb-feed.js";
 import { PetsemAuthority } from "./tokens.js";
 
 export interface StartPetsemConfig {
@@ -32,6 +53,19 @@ export interface StartPetsemConfig {
   readonly litestream?: LitestreamConfig | null;
   /** Litestream's log lines (paths and positions only) */
   readonly onLitestreamLog?: ReplicationOptions["onLog"];
+  /** HTTP timeouts and connection caps (defaults: @tkdb/noise DEFAULT_HTTP_LIMITS, 10 s timeouts) */
+  readonly httpLimits?: Partial<HttpLimits>;
+  /** tkdb's revocation feed; required to serve with a tkdb shared key (see env.ts) */
+  readonly tkdbFeed?: TkdbFeedConfig | null;
+  /**
+   * Tests only: the feed's source instead of a TkdbClient for `tkdbFeed.urls` (timings from
+   * `tkdbFeed` when given, else the defaults). Never set in production.
+   */
+  readonly unsafeTestRevocationSource?: RevocationSource;
+  /** feed poll failures (a fixed message, no detail) */
+  readonly onFeedError?: (message: string) => void;
+  /** how long start waits for the first feed poll before serving anyway (resolve fails closed) */
+  readonly feedStartWaitMs?: number;
 }
 
 export interface RunningPetsem {
@@ -41,6 +75,9 @@ export interface RunningPetsem {
   readonly publicKey: Uint8Array;
   readonly store: SecretStore;
   readonly authority: PetsemAuthority;
+  readonly blacklist: TokenBlacklist;
+  /** tkdb's revocation feed, null when petsem has no tkdb shared key (it cannot resolve) */
+  readonly feed: TkdbRevocationFeed | null;
   /** the running Litestream child, when a replica is configured */
   readonly replication: Replication | null;
   /** closes the server, then stops Litestream (final sync), then closes the database */
@@ -52,8 +89,20 @@ export function petsemDbFile(config: Pick<StartPetsemConfig, "file" | "dataDir">
   return config.file ?? join(config.dataDir ?? "./data/petsem", "petsem.db");
 }
 
-/** Opens the store and the authority without serving (CLI `token mint`, tests, bench). */
-export function openPetsem(config: StartPetsemConfig): { store: SecretStore; authority: PetsemAuthority } {
+export interface OpenPetsem {
+  readonly store: SecretStore;
+  readonly authority: PetsemAuthority;
+  readonly blacklist: TokenBlacklist;
+  /** closes the blacklist, then the store */
+  close(): void;
+}
+
+/**
+ * Opens the store, the token blacklist and the authority without serving (CLI `token mint|revoke`,
+ * tests, bench). `feed` is what resolve asks about tkdb's revocations; without one, resolve is
+ * refused with `unavailable`.
+ */
+export function openPetsem(config: StartPetsemConfig, feed: TkdbRevocationFeed | null = null): OpenPetsem {
   const file = petsemDbFile(config);
   const store = SecretStore.open({
     file,
@@ -61,20 +110,66 @@ export function openPetsem(config: StartPetsemConfig): { store: SecretStore; aut
     ...(config.backend === undefined ? {} : { backend: config.backend }),
     ...(config.now === undefined ? {} : { now: config.now }),
   });
+  let blacklist: TokenBlacklist | undefined;
   try {
+    blacklist = TokenBlacklist.open(file, store.crypto, config.now);
     const authority = new PetsemAuthority({
       rootKey: store.metaKey("macaroon_root_key"),
       location: config.location ?? DEFAULT_PETSEM_LOCATION,
       tkdbLocation: config.tkdbLocation ?? DEFAULT_TKDB_LOCATION,
       tkdbSharedKey: config.tkdbSharedKey ?? null,
+      revokedTokens: blacklist,
+      userRevocations: feed,
       kit: petsemCaveatKit,
       ...(config.now === undefined ? {} : { now: config.now }),
     });
-    return { store, authority };
+    const bl = blacklist;
+    return {
+      store,
+      authority,
+      blacklist: bl,
+      close() {
+        bl.close();
+        store.close();
+      },
+    };
   } catch (e) {
+    blacklist?.close();
     store.close();
     throw e;
   }
+}
+
+/** The revocation feed a serving petsem follows, or null when it cannot resolve anyway. */
+function revocationFeed(config: StartPetsemConfig): TkdbRevocationFeed | null {
+  const timings = {
+    pollIntervalMs: config.tkdbFeed?.pollIntervalMs ?? DEFAULT_FEED_POLL_MS,
+    failClosedAfterMs: config.tkdbFeed?.failClosedAfterMs ?? DEFAULT_FEED_FAIL_CLOSED_MS,
+    ...(config.now === undefined ? {} : { now: config.now }),
+    ...(config.onFeedError === undefined ? {} : { onError: config.onFeedError }),
+  };
+  if (config.unsafeTestRevocationSource !== undefined) {
+    return new TkdbRevocationFeed({ source: config.unsafeTestRevocationSource, ...timings });
+  }
+  const feed = config.tkdbFeed ?? null;
+  if (feed === null) {
+    if (config.tkdbSharedKey) {
+      throw new PetsemError(
+        "config",
+        "PETSEM_TKDB_URL and PETSEM_TKDB_PUBLIC_KEY are required to serve with a tkdb shared key",
+      );
+    }
+    return null;
+  }
+  const source = new TkdbClient({
+    endpoints: feed.urls.map((url) => ({ url, serverPublicKey: feed.publicKey })),
+    registry: flyRegistry,
+    ...(config.backend === undefined ? {} : { backend: config.backend }),
+    // One short attempt per endpoint: the next poll is the retry, and freshness decides.
+    timeoutMs: Math.min(5_000, feed.pollIntervalMs * 2),
+    retry: { attempts: 1 },
+  });
+  return new TkdbRevocationFeed({ source, ...timings });
 }
 
 export async function startPetsem(config: StartPetsemConfig): Promise<RunningPetsem> {
@@ -82,7 +177,9 @@ export async function startPetsem(config: StartPetsemConfig): Promise<RunningPet
     throw new PetsemError("config", "PETSEM_NOISE_KEY is required to serve");
   }
   const staticKeyPair: KeyPair = noiseKeyPair(config.noiseStaticKey, config.backend ?? "native");
-  const { store, authority } = openPetsem(config);
+  const feed = revocationFeed(config);
+  const opened = openPetsem(config, feed);
+  const { store, authority, blacklist } = opened;
   let replication: Replication | null = null;
   if (config.litestream) {
     try {
@@ -92,9 +189,21 @@ export async function startPetsem(config: StartPetsemConfig): Promise<RunningPet
         config.onLitestreamLog === undefined ? {} : { onLog: config.onLitestreamLog },
       );
     } catch (e) {
-      store.close();
+      opened.close();
       throw e;
     }
+  }
+  if (feed !== null) {
+    // Serve once the first poll is in (or after a bounded wait: writes do not need tkdb, and
+    // resolve fails closed with `unavailable` until the feed has answered).
+    let waited: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      feed.start(),
+      new Promise<void>((r) => {
+        waited = setTimeout(r, config.feedStartWaitMs ?? 5_000);
+      }),
+    ]);
+    clearTimeout(waited);
   }
   const app = createPetsemApp({
     store,
@@ -107,14 +216,24 @@ export async function startPetsem(config: StartPetsemConfig): Promise<RunningPet
   let listening: { server: ReturnType<typeof serve>; port: number };
   try {
     listening = await new Promise<{ server: ReturnType<typeof serve>; port: number }>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, hostname: host, port: config.port ?? 0 }, (info) =>
-        resolve({ server: s, port: info.port }),
+      // Request/header timeouts and connection caps (security issue 12 item 9).
+      const limits = resolveHttpLimits(config.httpLimits);
+      const s = serve(
+        {
+          fetch: app.fetch,
+          hostname: host,
+          port: config.port ?? 0,
+          serverOptions: httpServerOptions(limits),
+        },
+        (info) => resolve({ server: s, port: info.port }),
       );
+      limitConnections(s, limits);
       s.once("error", reject);
     });
   } catch (e) {
+    feed?.stop();
     await replication?.stop().catch(() => undefined);
-    store.close();
+    opened.close();
     throw e;
   }
   const { server, port } = listening;
@@ -124,10 +243,13 @@ export async function startPetsem(config: StartPetsemConfig): Promise<RunningPet
     publicKey: staticKeyPair.publicKey,
     store,
     authority,
+    blacklist,
+    feed,
     replication,
     async close() {
       if (closed) return;
       closed = true;
+      feed?.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         (server as { closeAllConnections?: () => void }).closeAllConnections?.();
@@ -136,7 +258,7 @@ export async function startPetsem(config: StartPetsemConfig): Promise<RunningPet
       try {
         await replication?.stop();
       } finally {
-        store.close();
+        opened.close();
       }
     },
   };

@@ -1,20 +1,26 @@
 /**
- * The secret store: per-app versioned secrets, sealed values, keyed digests, fail-closed audit.
+ * The secret store: per-app versioned secrets, sealed values, per-version random digests,
+ * fail-closed audit.
  *
  * Contract (secrets-model.md §5):
- * - `set` applies a batch atomically (name → value | null, null = unset). A batch that changes
- *   anything bumps the app version by exactly one; a batch that changes nothing (identical values,
- *   unset of missing names) is a documented no-op and returns the current app version (P16, P19, P22).
+ * - `set` applies a batch atomically (name → value | null, null = unset). Every value written is a
+ *   new version, also when it equals the stored one: the store never compares a new value with a
+ *   stored one, so no reply, digest, version or timing depends on that equality (P11, P19). A batch
+ *   bumps the app version by exactly one; only a batch of unsets of names that are not live changes
+ *   nothing and returns the current app version (P16, P22).
  * - Optional check-and-set: `expectedAppVersion` guards the whole batch; `cas[name]` guards one
  *   name: it must equal that name's current version, and 0 means "not live now" (create only).
- * - `list` returns metadata and keyed digests, never values.
- * - `rollback` re-seals an earlier version's value as a new version, server-side; it returns no value.
+ * - `list` returns metadata and digests, never values. A digest is a random 128-bit id of one
+ *   version: it identifies the version, and says nothing about the value.
+ * - `rollback` re-seals an earlier version's value as a new version (always, with a fresh digest),
+ *   server-side; it returns no value and nothing that depends on one.
  * - `resolve` is the only call that returns values, and only if the store's app version is at least
  *   `minVersion` (else `stale`), and only once both its audit records are written (P8).
  * - Writes record an audit intent, the change and an audit outcome in ONE immediate transaction:
  *   an audit failure rolls back the change (P7, P23).
  * - Mutating calls given `idempotency: {clientKey, rid}` store the result in the same transaction
- *   and answer a repeat with the stored result (a repeat with other arguments: idempotency_mismatch).
+ *   and answer a repeat with the stored result (a repeat with other arguments: idempotency_mismatch;
+ *   values are not part of the comparison, so it is no oracle on them).
  */
 import { and, asc, eq, inArray } from "drizzle-orm";
 import { type AuditEntry, type AuditSink, TableAuditSink, verifyAuditChain } from "./audit.js";
@@ -96,7 +102,6 @@ interface AppKeys {
   readonly wrappedDek: Buffer;
   readonly kid: number;
   readonly dek: Uint8Array;
-  readonly digestKey: Uint8Array;
 }
 
 type AppRow = typeof t.apps.$inferSelect;
@@ -223,7 +228,7 @@ export class SecretStore {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const k of this.keyCache.values()) wipe(k.dek, k.digestKey);
+    for (const k of this.keyCache.values()) wipe(k.dek);
     this.keyCache.clear();
     wipe(this.kek, this.serverKey);
     this.sqlite.close();
@@ -275,12 +280,16 @@ export class SecretStore {
         ? undefined
         : checkVersion(req.expectedAppVersion, "expected_app_version");
     const names = [...values.keys()].sort();
+    // The replay fingerprint covers which names are set or unset, never the values: it is stored
+    // outside the ciphertext, and comparing it on a repeated rid would answer "is this the value
+    // you wrote?" (item 1). A repeat of a rid with other values gets the stored result.
+    const shape = new Map(names.map((n) => [n, values.get(n) === null ? null : "value"] as const));
     return this.mutate(
       "set",
       org,
       app,
       ctx,
-      { org, app, values, cas, expected },
+      { org, app, values: shape, cas, expected },
       { names, count: names.length },
       () => this.applyBatch(org, app, names, values, cas, expected),
     );
@@ -477,28 +486,16 @@ export class SecretStore {
       const nextVersion = (head?.version ?? 0) + 1;
       let digestOut: string | null = null;
       if (value === null) {
+        // Unsetting a name that is not live changes nothing; liveness is what `list` shows anyway.
         if (!head?.live) {
           out.push({ name, version: head?.version ?? 0, digest: null, deleted: true, changed: false });
           continue;
         }
         this.insertVersion(org, app, name, nextVersion, newAppVersion, null, null, now);
       } else {
+        // Always a new version with a fresh random digest: never compared with the stored value.
         const plain = encodeUtf8(value);
-        const digest = this.crypto.digest(keys.digestKey, plain);
-        if (head?.live) {
-          const cur = this.currentDigest(org, app, name, head.version);
-          if (cur && this.crypto.equal(cur, digest)) {
-            wipe(plain);
-            out.push({
-              name,
-              version: head.version,
-              digest: formatDigest(digest),
-              deleted: false,
-              changed: false,
-            });
-            continue;
-          }
-        }
+        const digest = this.crypto.newDigest();
         const sealed = this.crypto.sealValue(
           keys.dek,
           keys.kid,
@@ -545,22 +542,18 @@ export class SecretStore {
       });
     }
     const old = this.getVersion(org, app, name, toVersion);
-    if (!old || old.sealed === null || old.digest === null) {
+    if (!old || old.sealed === null) {
       throw new PetsemError("not_found", "no such secret version (or it is an unset)");
     }
-    const oldDigest = new Uint8Array(old.digest);
-    if (head.live) {
-      const cur = this.currentDigest(org, app, name, head.version);
-      if (cur && this.crypto.equal(cur, oldDigest)) {
-        return {
-          name,
-          version: head.version,
-          app_version: row.appVersion,
-          digest: formatDigest(cur),
-          changed: false,
-        };
-      }
+    // Reviving an unset name adds a live secret: the same count limit as `set` (item 6), before
+    // any crypto, or rollbacks could grow an app past what `resolve` can return.
+    if (!head.live && this.liveCount(org, app) + 1 > LIMITS.maxSecretsPerApp) {
+      throw new PetsemError("too_many", "app is over its secret limit", {
+        details: { limit: LIMITS.maxSecretsPerApp },
+      });
     }
+    // Always a new version with a fresh digest, even when the old value equals the current one:
+    // the reply must not depend on the values (security issue 12 item 1).
     const keys = this.keysFor(org, app, row);
     const plain = this.crypto.openValue(
       keys.dek,
@@ -573,7 +566,8 @@ export class SecretStore {
     const now = this.now();
     const sealed = this.crypto.sealValue(keys.dek, keys.kid, valueAad(org, app, name, nextVersion), plain);
     wipe(plain);
-    this.insertVersion(org, app, name, nextVersion, newAppVersion, sealed, oldDigest, now);
+    const digest = this.crypto.newDigest();
+    this.insertVersion(org, app, name, nextVersion, newAppVersion, sealed, digest, now);
     this.upsertHead(org, app, name, nextVersion, true, head.createdAt, now);
     this.db
       .update(t.apps)
@@ -584,7 +578,7 @@ export class SecretStore {
       name,
       version: nextVersion,
       app_version: newAppVersion,
-      digest: formatDigest(oldDigest),
+      digest: formatDigest(digest),
       changed: true,
     };
   }
@@ -644,7 +638,10 @@ export class SecretStore {
     }
     const requestId = ctx.requestId ?? newRequestId();
     const base = { op: "resolve", org, app, requestId } as const;
-    const actor: Record<string, string> = ctx.actor === undefined ? {} : { actor: ctx.actor };
+    const actor: Record<string, string> = {
+      ...(ctx.actor === undefined ? {} : { actor: ctx.actor }),
+      ...ctx.principal,
+    };
     const intent = { min_version: minVersion, ...(wanted ? { names: wanted } : { all: true }), ...actor };
     this.sqlite.transaction(() => this.appendAudit({ ...base, kind: "intent", detail: intent })).immediate();
 
@@ -801,11 +798,6 @@ export class SecretStore {
       .get();
   }
 
-  private currentDigest(org: string, app: string, name: string, version: number): Uint8Array | null {
-    const r = this.getVersion(org, app, name, version);
-    return r?.digest ? new Uint8Array(r.digest) : null;
-  }
-
   private insertVersion(
     org: string,
     app: string,
@@ -858,7 +850,7 @@ export class SecretStore {
   }
 
   /**
-   * The app's unwrapped keys, creating the app (random DEK and digest key, wrapped under the KEK)
+   * The app's unwrapped key, creating the app (a random DEK, wrapped under the KEK)
    * on first write. Cached per app; a cache entry is used only while it matches the stored wrapped
    * key, so a rolled-back creation or a changed row is never served from memory.
    */
@@ -867,16 +859,12 @@ export class SecretStore {
     if (!row) {
       const kid = 1;
       const dek = this.crypto.newKey();
-      const digestKey = this.crypto.newKey();
       const wrappedDek = Buffer.from(this.crypto.wrapKey(this.kek, dek, { kind: "dek", org, app, kid }));
-      const wrappedDigestKey = Buffer.from(
-        this.crypto.wrapKey(this.kek, digestKey, { kind: "digest-key", org, app, kid }),
-      );
       this.db
         .insert(t.apps)
-        .values({ org, app, appVersion: 0, kid, wrappedDek, wrappedDigestKey, createdAt: this.now() })
+        .values({ org, app, appVersion: 0, kid, wrappedDek, createdAt: this.now() })
         .run();
-      const keys = { wrappedDek, kid, dek, digestKey };
+      const keys = { wrappedDek, kid, dek };
       this.keyCache.set(cacheKey, keys);
       return keys;
     }
@@ -888,13 +876,7 @@ export class SecretStore {
       app,
       kid: row.kid,
     });
-    const digestKey = this.crypto.unwrapKey(this.kek, new Uint8Array(row.wrappedDigestKey), {
-      kind: "digest-key",
-      org,
-      app,
-      kid: row.kid,
-    });
-    const keys = { wrappedDek: Buffer.from(row.wrappedDek), kid: row.kid, dek, digestKey };
+    const keys = { wrappedDek: Buffer.from(row.wrappedDek), kid: row.kid, dek };
     this.keyCache.set(cacheKey, keys);
     return keys;
   }

@@ -9,27 +9,56 @@
  *   org/app, confining the discharge with SecretScope{org, app} and a ValidityWindow.
  *
  * Authorization of a request: parse the FlyV1 header, pick the permission token at petsem's
- * location, check its key id, verify the HMAC chain with petsem's root key and the presented
- * discharges, then validate every verified caveat (the token's and the discharges') against one
- * PetsemAccess per operation. Default deny: a token without any SecretOps caveat allows nothing.
- * `resolve` additionally requires a discharge of the tkdb caveat that itself carries a SecretScope
- * naming one app (app ≠ 0) and a ValidityWindow.
+ * location, check its key id, refuse it if its nonce is on petsem's blacklist (`petsem token
+ * revoke`: the whole lineage of that token), verify the HMAC chain with petsem's root key and the
+ * presented discharges, then validate every verified caveat (the token's and the discharges')
+ * against one PetsemAccess per operation. Default deny: a token without any SecretOps caveat allows
+ * nothing.
+ *
+ * `resolve` additionally requires (security issue 12, items 7 and 8):
+ * - exactly one tkdb caveat on the token and exactly one discharge for it, confined by a
+ *   SecretScope naming one app (app ≠ 0) and time-limited: every ValidityWindow on it spans at
+ *   most 5 minutes, whatever tkdb's TTL is configured to;
+ * - on that discharge, tkdb's statement of whose token released the read: exactly one
+ *   `UserTokenNonce` (with exactly one `FlyioUserID`: the user) or one `ServiceTokenNonce` (a
+ *   stripped service token, for this org). Attestations count only on a discharge whose ticket
+ *   opens with the key petsem shares with tkdb (the macaroon library drops every other
+ *   discharge's attestations and refuses them in the permission token); `IsUser` is not an
+ *   attestation and is never taken as the user;
+ * - that tkdb has not revoked that token: the revocation feed (tkdb-feed.ts) is asked, and a feed
+ *   that has been silent too long refuses with `unavailable` (fail closed).
+ * The user, the token nonce and the discharge's nonce go into the resolve's audit records, so a
+ * read joins tkdb's audit of the discharge (its `details.nonce`).
  */
+import { FlyioUserID, ServiceTokenNonce, UserTokenNonce } from "@tkdb/caveats";
 import {
   type Access,
+  base64Decode,
+  base64Encode,
   type Caveat,
   type CaveatRegistry,
   findPermissionAndDischargeTokens,
   kidForKey,
   Macaroon,
   MacaroonError,
+  MsgpackReader,
+  Nonce,
   parseAuthorizationHeader,
   ValidityWindow,
   validateCaveats,
 } from "@tkdb/macaroon";
+import type { RevokedTokens } from "./blacklist.js";
 import { constantTimeEqual } from "./crypto.js";
 import { PetsemError } from "./errors.js";
 import type { Authorization, Authorizer, PetsemOp } from "./rpc.js";
+import type { UserRevocations } from "./tkdb-feed.js";
+
+/**
+ * The longest window a tkdb discharge petsem accepts may span (DESIGN.md "tkdb": valid at most 5
+ * minutes). tkdb's window includes its backdating for clock skew (notAfter = notBefore + TTL), so
+ * the span itself is capped, which needs no agreement between the two clocks.
+ */
+export const MAX_DISCHARGE_VALIDITY_S = 300n;
 
 /** SecretOps bits (caveat 0x10000). */
 export const OP_BITS: Readonly<Record<PetsemOp, number>> = {
@@ -60,6 +89,10 @@ export interface PetsemAuthorityOptions {
   readonly tkdbLocation: string;
   /** null: reader tokens cannot be minted and resolve is refused */
   readonly tkdbSharedKey: Uint8Array | null;
+  /** petsem's own blacklist (blacklist.ts), asked on every call */
+  readonly revokedTokens: RevokedTokens;
+  /** tkdb's revocation feed (tkdb-feed.ts); null: resolve is refused with `unavailable` */
+  readonly userRevocations: UserRevocations | null;
   readonly kit: PetsemCaveatKit;
   readonly now?: () => number;
 }
@@ -83,8 +116,8 @@ function forbidden(message: string, cause?: unknown): PetsemError {
   return new PetsemError("forbidden", message, cause === undefined ? undefined : { cause });
 }
 
-function safeJson(v: unknown): string {
-  return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString(10) : x)).slice(0, 200);
+function unavailable(message: string): PetsemError {
+  return new PetsemError("unavailable", message);
 }
 
 function hex(b: Uint8Array): string {
@@ -152,6 +185,10 @@ export class PetsemAuthority implements Authorizer {
       throw e instanceof PetsemError ? e : unauthorized(e);
     }
     if (!constantTimeEqual(perm.nonce.kid, this.kid)) throw unauthorized();
+    // Before any other work: a revoked token (any attenuation of it shares its nonce) is dead.
+    if (this.opts.revokedTokens.isRevoked(perm.nonce.encode())) {
+      throw new PetsemError("unauthorized", "petsem token revoked");
+    }
 
     let verified: Caveat[];
     try {
@@ -173,41 +210,127 @@ export class PetsemAuthority implements Authorizer {
       if (e instanceof MacaroonError) throw forbidden("token does not allow this operation", e);
       throw e;
     }
-    if (ops.includes("resolve")) this.checkTkdbDischarge(perm, discharges);
-    return { actor: [`token:${hex(perm.nonce.rnd)}`, ...this.attestations(verified)].join(";") };
+    const actor = `token:${hex(perm.nonce.rnd)}`;
+    if (!ops.includes("resolve")) return { actor };
+    const discharge = this.tkdbDischarge(perm, discharges);
+    const who = this.principal(verified, org);
+    this.checkNotRevokedAtTkdb(who.tokenNonceId);
+    return { actor, principal: { ...who.audit, discharge: base64Encode(discharge.nonce.encode()) } };
   }
 
   /**
-   * Attestations tkdb put on its discharge (e.g. the user id), trusted because tkdb's discharges
-   * are keyed from tickets sealed with the shared key; recorded in the audit so that every read is
-   * traceable to an end-user action. Bodies are ids, never secrets.
+   * resolve needs the reader's one tkdb caveat discharged by exactly one discharge (two would leave
+   * it open which one's statements count) that is confined to one app and time-limited to at most
+   * 5 minutes. Verification above already proved it authentic and validated its caveats.
    */
-  private attestations(verified: readonly Caveat[]): string[] {
-    return verified
-      .filter((c) => c.isAttestation === true)
-      .map((c) => `${this.opts.kit.registry.nameOf(c.type)}=${safeJson(c.bodyJSON())}`);
-  }
-
-  /**
-   * resolve needs the reader's tkdb caveat discharged by a discharge that is itself confined to one
-   * app and time-limited (verification above already proved it authentic and validated its caveats).
-   */
-  private checkTkdbDischarge(perm: Macaroon, discharges: Macaroon[]): void {
+  private tkdbDischarge(perm: Macaroon, discharges: Macaroon[]): Macaroon {
     const tickets = perm.thirdPartyTickets().get(this.opts.tkdbLocation) ?? [];
     if (tickets.length === 0) throw forbidden("resolve requires a reader token");
-    for (const ticket of tickets) {
-      const mine = discharges.filter((d) => constantTimeEqual(d.nonce.kid, ticket));
-      if (mine.length === 0) throw forbidden("resolve requires a tkdb discharge");
-      for (const d of mine) {
-        const cavs = d.unsafeCaveats;
-        const scoped = cavs.some((c) => {
-          const s = this.opts.kit.scopeOf(c);
-          return s !== null && s.app !== 0n;
-        });
-        const windowed = cavs.some((c) => c instanceof ValidityWindow);
-        if (!scoped || !windowed)
-          throw forbidden("the tkdb discharge must be confined to an app and time-limited");
+    if (tickets.length !== 1) throw forbidden("resolve requires exactly one tkdb caveat");
+    const ticket = tickets[0] as Uint8Array;
+    const mine = discharges.filter((d) => constantTimeEqual(d.nonce.kid, ticket));
+    if (mine.length === 0) throw forbidden("resolve requires a tkdb discharge");
+    if (mine.length !== 1) throw forbidden("resolve takes exactly one tkdb discharge");
+    const d = mine[0] as Macaroon;
+    const cavs = d.unsafeCaveats;
+    const scoped = cavs.some((c) => {
+      const s = this.opts.kit.scopeOf(c);
+      return s !== null && s.app !== 0n;
+    });
+    const windows = cavs.filter((c): c is ValidityWindow => c instanceof ValidityWindow);
+    if (!scoped || windows.length === 0)
+      throw forbidden("the tkdb discharge must be confined to an app and time-limited");
+    // Every window, not their intersection: a narrower one added later cannot launder a long one.
+    for (const w of windows) {
+      if (w.notAfter - w.notBefore > MAX_DISCHARGE_VALIDITY_S) {
+        throw forbidden("the tkdb discharge is valid for longer than 5 minutes");
       }
     }
+    return d;
+  }
+
+  /**
+   * Whose token released this read, from the attestations of the verified set. Only a discharge of
+   * a trusted third party (tkdb: a ticket sealed with the shared key) contributes attestations to
+   * it, so nothing the holder added can appear here.
+   */
+  private principal(
+    verified: readonly Caveat[],
+    org: bigint,
+  ): { tokenNonceId: string; audit: Record<string, string> } {
+    const users = verified.filter((c): c is UserTokenNonce => c instanceof UserTokenNonce);
+    const services = verified.filter((c): c is ServiceTokenNonce => c instanceof ServiceTokenNonce);
+    const ids = verified.filter((c): c is FlyioUserID => c instanceof FlyioUserID);
+    if (users.length + services.length !== 1) {
+      throw forbidden("the tkdb discharge must name exactly one user or service token");
+    }
+    const user = users[0];
+    if (user !== undefined) {
+      const id = ids[0];
+      if (id === undefined || ids.length !== 1) {
+        throw forbidden("the tkdb discharge must name exactly one user");
+      }
+      return {
+        tokenNonceId: user.nonceId,
+        audit: { user: id.id.toString(10), user_token: user.nonceId },
+      };
+    }
+    const service = services[0] as ServiceTokenNonce;
+    if (service.org !== org || ids.length !== 0) {
+      throw forbidden("the tkdb discharge names a service token of another organization");
+    }
+    return {
+      tokenNonceId: service.nonceId,
+      audit: { service_token: service.nonceId, service_org: service.org.toString(10) },
+    };
+  }
+
+  /** The token behind the discharge must not have been revoked at tkdb since it was issued. */
+  private checkNotRevokedAtTkdb(nonceId: string): void {
+    const feed = this.opts.userRevocations;
+    if (feed === null) throw unavailable("tkdb's revocation feed is not configured");
+    const status = feed.status(nonceId);
+    if (status === "revoked") throw new PetsemError("unauthorized", "the user's token was revoked at tkdb");
+    if (status === "stale") throw unavailable("tkdb's revocation feed is unreachable");
+  }
+
+  /**
+   * The msgpack nonce of a petsem token to revoke, given as a token / FlyV1 header (its permission
+   * token at petsem's location) or as a nonceId (padded base64 of the nonce, as tkdb writes it, or
+   * base64url). Refuses anything that is not a token nonce under petsem's own key id.
+   */
+  nonceToRevoke(target: { token: string } | { nonce: string }): Uint8Array {
+    let nonce: Nonce;
+    if ("token" in target) {
+      let found: ReturnType<typeof findPermissionAndDischargeTokens>;
+      try {
+        const header = /^(FlyV1|Bearer) /i.test(target.token) ? target.token : `FlyV1 ${target.token}`;
+        const parsed = parseAuthorizationHeader(header, { registry: this.opts.kit.registry });
+        found = findPermissionAndDischargeTokens(parsed, this.opts.location);
+      } catch (e) {
+        throw new PetsemError("invalid_request", "--token is not a petsem token", { cause: e });
+      }
+      if (found.permissionTokens.length !== 1) {
+        throw new PetsemError("invalid_request", "--token must hold exactly one petsem token");
+      }
+      nonce = (found.permissionTokens[0] as { macaroon: Macaroon }).macaroon.nonce;
+    } else {
+      const text = target.nonce.trim();
+      let bytes: Uint8Array;
+      if (/^[A-Za-z0-9+/]+={0,2}$/.test(text) && text.length % 4 === 0) bytes = base64Decode(text);
+      else if (/^[A-Za-z0-9_-]+$/.test(text)) bytes = new Uint8Array(Buffer.from(text, "base64url"));
+      else throw new PetsemError("invalid_request", "--nonce must be base64 of an encoded nonce");
+      try {
+        const r = new MsgpackReader(bytes);
+        nonce = Nonce.read(r);
+        if (r.remaining !== 0) throw new PetsemError("invalid_request", "trailing bytes after the nonce");
+      } catch (e) {
+        throw new PetsemError("invalid_request", "--nonce is not an encoded token nonce", { cause: e });
+      }
+    }
+    if (nonce.proof || !constantTimeEqual(nonce.kid, this.kid)) {
+      throw new PetsemError("invalid_request", "not a token of this petsem (key id differs)");
+    }
+    return nonce.encode();
   }
 }

@@ -93,6 +93,8 @@ export interface CallContext {
   readonly requestId?: string;
   /** who asked (e.g. token nonce or client key), recorded in audit */
   readonly actor?: string;
+  /** resolve: the user and nonces tkdb's discharge names, recorded in the audit beside `actor` */
+  readonly principal?: Readonly<Record<string, string>>;
   /** enables replay protection for mutating calls */
   readonly idempotency?: { readonly clientKey: string; readonly rid: string };
 }

@@ -59,7 +59,12 @@ describe("petsem CLI", () => {
     expect(reader.out.trim()).toMatch(/^fm2_/);
 
     let listed: unknown;
-    const served = await run(["serve"], env, (line, kill) => {
+    // a petsem that can resolve follows tkdb's revocation feed: serve refuses without it
+    const noFeed = await run(["serve"], env);
+    expect(noFeed.code).toBe(1);
+    expect(noFeed.err).toMatch(/config: PETSEM_TKDB_URL and PETSEM_TKDB_PUBLIC_KEY are required/);
+    const feed = { PETSEM_TKDB_URL: "http://127.0.0.1:9", PETSEM_TKDB_PUBLIC_KEY: "11".repeat(32) };
+    const served = await run(["serve"], { ...env, ...feed }, (line, kill) => {
       const info = JSON.parse(line) as { petsem: string; noise_public_key: string };
       void noiseCall({
         url: info.petsem,

@@ -41,7 +41,7 @@ describe.each(BACKENDS)("SecretStore (%s)", (backend) => {
     const list = store.list({ org: ORG, app: APP });
     expect(list.app_version).toBe(1);
     expect(list.secrets.map((s) => s.name)).toEqual(["API_KEY", "DATABASE_URL"]);
-    for (const s of list.secrets) expect(s.digest).toMatch(/^hmac-sha256:[0-9a-f]{32}$/);
+    for (const s of list.secrets) expect(s.digest).toMatch(/^rand128:[0-9a-f]{32}$/);
     expect(JSON.stringify(list)).not.toContain("postgres://x");
     expect(JSON.stringify(list)).not.toContain("k-123");
     const got = store.resolve({ org: ORG, app: APP, minVersion: 1 });
@@ -73,7 +73,7 @@ describe.each(BACKENDS)("SecretStore (%s)", (backend) => {
     expect(store.set({ org: ORG, app: APP, values: { D: "x" } }).app_version).toBe(3);
   });
 
-  it("P16 (property): app_version counts exactly the batches that changed something", () => {
+  it("P16 (property): app_version counts exactly the batches that wrote a value or unset a live name", () => {
     const { store } = freshStore(backend);
     const nameArb = fc.constantFrom("A", "B", "C", "D");
     const batchArb = fc.dictionary(nameArb, fc.option(fc.constantFrom("x", "y", "z"), { nil: null }), {
@@ -87,7 +87,8 @@ describe.each(BACKENDS)("SecretStore (%s)", (backend) => {
         for (const b of batches) {
           let changes = 0;
           for (const [k, v] of Object.entries(b)) {
-            if (v === null ? model.has(k) : model.get(k) !== v) changes++;
+            // every value written is a new version, equal to the stored one or not (item 1)
+            if (v !== null || model.has(k)) changes++;
             if (v === null) model.delete(k);
             else model.set(k, v);
           }
@@ -105,21 +106,55 @@ describe.each(BACKENDS)("SecretStore (%s)", (backend) => {
     );
   });
 
-  it("P19: setting an identical value is a no-op (no new version, same digest)", () => {
-    const { store } = freshStore(backend);
-    const a = store.set({ org: ORG, app: APP, values: { A: "same" } });
-    const b = store.set({ org: ORG, app: APP, values: { A: "same" } });
-    expect(b.app_version).toBe(a.app_version);
-    expect(b.changed).toBe(false);
-    expect(b.secrets[0]).toMatchObject({
-      name: "A",
-      version: 1,
-      changed: false,
-      digest: a.secrets[0]?.digest,
+  it("P19: setting an identical value is an ordinary new version, answered exactly like a different value", () => {
+    // (deliberate change from bea118d, where an identical value was a no-op that kept the digest)
+    const replyShape = (r: { app_version: number; changed: boolean; secrets: { digest: string | null }[] }) =>
+      JSON.stringify({ ...r, secrets: r.secrets.map((x) => ({ ...x, digest: x.digest?.length })) });
+    const same = freshStore(backend).store;
+    const diff = freshStore(backend).store;
+    const a1 = same.set({ org: ORG, app: APP, values: { A: "same" } });
+    const a2 = same.set({ org: ORG, app: APP, values: { A: "same" } });
+    diff.set({ org: ORG, app: APP, values: { A: "same" } });
+    const b2 = diff.set({ org: ORG, app: APP, values: { A: "other" } });
+    expect(a2).toMatchObject({
+      app_version: 2,
+      changed: true,
+      secrets: [{ name: "A", version: 2, changed: true }],
     });
-    const c = store.set({ org: ORG, app: APP, values: { A: "same", B: "new" } });
-    expect(c.app_version).toBe(2);
-    expect(c.secrets.find((s) => s.name === "A")?.changed).toBe(false);
+    expect(a2.secrets[0]?.digest).not.toBe(a1.secrets[0]?.digest);
+    expect(replyShape(a2)).toBe(replyShape(b2));
+    const l1 = same.list({ org: ORG, app: APP }).secrets.map((x) => ({ ...x, created_at: 0, updated_at: 0 }));
+    expect(l1).toEqual([
+      { name: "A", version: 2, digest: a2.secrets[0]?.digest, created_at: 0, updated_at: 0 },
+    ]);
+    const c = same.set({ org: ORG, app: APP, values: { A: "same", B: "new" } });
+    expect(c.app_version).toBe(3);
+    expect(c.secrets.find((s) => s.name === "A")).toMatchObject({ version: 3, changed: true });
+  });
+
+  it("P11: no digest stored or returned is a function of the value (equal values, unrelated digests)", () => {
+    const { store, file } = freshStore(backend);
+    const digests = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const r = store.set({ org: ORG, app: APP, values: { A: "1234", B: "1234" } });
+      for (const x of r.secrets) digests.add(x.digest as string);
+    }
+    const rb = store.rollback({ org: ORG, app: APP, name: "A", toVersion: 20 });
+    digests.add(rb.digest);
+    expect(digests.size).toBe(41);
+    const raw = new Database(file, { readonly: true });
+    try {
+      const stored = raw.prepare("SELECT digest FROM secret_versions WHERE digest IS NOT NULL").all() as {
+        digest: Buffer;
+      }[];
+      const hex = new Set(stored.map((r) => r.digest.toString("hex")));
+      expect(hex.size).toBe(stored.length);
+      // no per-app digest key is kept any more
+      const cols = raw.prepare("SELECT name FROM pragma_table_info('apps')").all() as { name: string }[];
+      expect(cols.map((c) => c.name)).not.toContain("wrapped_digest_key");
+    } finally {
+      raw.close();
+    }
   });
 
   it("P22: unset of a missing name succeeds without a new version; unset leaves no ciphertext", () => {
@@ -162,22 +197,20 @@ describe.each(BACKENDS)("SecretStore (%s)", (backend) => {
     const v1 = store.set({ org: ORG, app: APP, values: { A: "first" } });
     store.set({ org: ORG, app: APP, values: { A: "second" } });
     const rb = store.rollback({ org: ORG, app: APP, name: "A", toVersion: 1, cas: 2 });
-    expect(rb).toEqual({
-      name: "A",
-      version: 3,
-      app_version: 3,
-      digest: v1.secrets[0]?.digest,
-      changed: true,
-    });
+    expect(rb).toMatchObject({ name: "A", version: 3, app_version: 3, changed: true });
+    // a fresh digest: the new version is not announced as equal to version 1
+    expect(rb.digest).toMatch(/^rand128:[0-9a-f]{32}$/);
+    expect(rb.digest).not.toBe(v1.secrets[0]?.digest);
     expect(JSON.stringify(rb)).not.toContain("first");
     expect(store.resolve({ org: ORG, app: APP, minVersion: 3 }).secrets).toEqual([
       { name: "A", version: 3, value: "first" },
     ]);
-    // rolling back to the value it already has is a no-op
+    // rolling back to the value it already has is an ordinary new version too (deliberate change
+    // from bea118d, where it was a no-op that told a writer the two values were equal)
     expect(store.rollback({ org: ORG, app: APP, name: "A", toVersion: 1 })).toMatchObject({
-      version: 3,
-      app_version: 3,
-      changed: false,
+      version: 4,
+      app_version: 4,
+      changed: true,
     });
     expect(caught(() => store.rollback({ org: ORG, app: APP, name: "A", toVersion: 9 })).code).toBe(
       "not_found",
@@ -186,12 +219,12 @@ describe.each(BACKENDS)("SecretStore (%s)", (backend) => {
       "cas_mismatch",
     );
     store.unset({ org: ORG, app: APP, names: ["A"] });
-    expect(caught(() => store.rollback({ org: ORG, app: APP, name: "A", toVersion: 4 })).code).toBe(
+    expect(caught(() => store.rollback({ org: ORG, app: APP, name: "A", toVersion: 5 })).code).toBe(
       "not_found",
     );
     // rollback revives an unset secret
     expect(store.rollback({ org: ORG, app: APP, name: "A", toVersion: 2 })).toMatchObject({
-      version: 5,
+      version: 6,
       changed: true,
     });
     expect(store.resolve({ org: ORG, app: APP, minVersion: 0 }).secrets[0]?.value).toBe("second");
@@ -279,7 +312,7 @@ describe.each(BACKENDS)("SecretStore (%s)", (backend) => {
     const max = LIMITS.maxValueBytes;
     const cases: [Record<string, string>, string][] = [
       [{ A: "x".repeat(max + 1) }, "too_large"],
-      [{ A: `${"x".repeat(max - 1)}é` }, "too_large"], // 65537 bytes of UTF-8
+      [{ A: `${"x".repeat(max - 1)}é` }, "too_large"], // max + 1 bytes of UTF-8
       [Object.fromEntries(Array.from({ length: LIMITS.maxBatch + 1 }, (_, i) => [`N${i}`, "v"])), "too_many"],
     ];
     for (const [values, code] of cases) {
@@ -291,19 +324,37 @@ describe.each(BACKENDS)("SecretStore (%s)", (backend) => {
     expect(snapshot(file)).toBe(before);
     // boundaries are accepted
     expect(store.set({ org: ORG, app: APP, values: { A: "x".repeat(max) } }).changed).toBe(true);
-    const full = Object.fromEntries(Array.from({ length: LIMITS.maxBatch }, (_, i) => [`N${i}`, "v"]));
+    const full = Object.fromEntries(
+      Array.from({ length: LIMITS.maxBatch }, (_, i) => [`N${i}`, i < LIMITS.maxSecretsPerApp ? "v" : null]),
+    );
     expect(store.set({ org: ORG, app: APP + 1n, values: full }).changed).toBe(true);
     const fill = Object.fromEntries(
       Array.from({ length: LIMITS.maxSecretsPerApp - 1 }, (_, i) => [`N${i}`, "v"]),
     );
     expect(store.set({ org: ORG, app: APP, values: fill }).changed).toBe(true);
-    // 500 live + B = 501 > limit: refused inside the transaction before sealing anything
+    // maxSecretsPerApp live + B > limit: refused inside the transaction before sealing anything
     const callsBefore = calls;
     const e = caught(() => store.set({ org: ORG, app: APP, values: { B: "one too many" } }));
     expect(e.code).toBe("too_many");
     expect(calls - callsBefore).toBe(0); // no seal, no digest, no key unwrap
     // replacing one keeps the count
     expect(store.set({ org: ORG, app: APP, values: { A: null, B: "fits" } }).changed).toBe(true);
+  });
+
+  it("item 6: a rollback cannot revive an unset name past the live-secret limit", () => {
+    const { store } = freshStore(backend);
+    const fill = Object.fromEntries(
+      Array.from({ length: LIMITS.maxSecretsPerApp }, (_, i) => [`N${i}`, "v"]),
+    );
+    store.set({ org: ORG, app: APP, values: fill });
+    store.unset({ org: ORG, app: APP, names: ["N0"] });
+    store.set({ org: ORG, app: APP, values: { OTHER: "v" } }); // the app is full again
+    const e = caught(() => store.rollback({ org: ORG, app: APP, name: "N0", toVersion: 1 }));
+    expect(e.code).toBe("too_many");
+    expect(store.list({ org: ORG, app: APP }).secrets.length).toBe(LIMITS.maxSecretsPerApp);
+    // a rollback of a live name keeps the count, so it is allowed at the limit
+    expect(store.rollback({ org: ORG, app: APP, name: "N1", toVersion: 1 }).changed).toBe(true);
+    expect(store.resolve({ org: ORG, app: APP, minVersion: 0 }).secrets.length).toBe(LIMITS.maxSecretsPerApp);
   });
 
   it("P2 (stored): any byte change of a stored ciphertext makes resolve fail with integrity, never garbage", () => {
@@ -489,8 +540,20 @@ describe.each(BACKENDS)("SecretStore (%s)", (backend) => {
     expect(again).toEqual(a);
     expect(store.appVersion(ORG, APP)).toBe(2);
     expect(
-      caught(() => store.set({ org: ORG, app: APP, values: { A: "other" } }, { idempotency: idem })).code,
+      caught(() => store.set({ org: ORG, app: APP, values: { Z: "1" } }, { idempotency: idem })).code,
     ).toBe("idempotency_mismatch");
+    expect(
+      caught(() => store.set({ org: ORG, app: APP, values: { A: null } }, { idempotency: idem })).code,
+    ).toBe("idempotency_mismatch");
+    expect(
+      caught(() =>
+        store.set({ org: ORG, app: APP, values: { A: "1" }, cas: { A: 1 } }, { idempotency: idem }),
+      ).code,
+    ).toBe("idempotency_mismatch");
+    // values are not compared (deliberate change from bea118d: that comparison was an oracle on
+    // the value): the same names with another value get the stored result, nothing is written
+    expect(store.set({ org: ORG, app: APP, values: { A: "other" } }, { idempotency: idem })).toEqual(a);
+    expect(store.appVersion(ORG, APP)).toBe(2);
     // the same rid from another client is a different request
     expect(
       store.set({ org: ORG, app: APP, values: { A: "other" } }, { idempotency: { ...idem, clientKey: "c2" } })
@@ -560,6 +623,23 @@ describe.each(BACKENDS)("SecretStore (%s)", (backend) => {
     expect(store.resolve({ org: ORG, app: APP, minVersion: 0 }).secrets[0]?.value).toBe(`value-${n - 1}`);
   });
 
+  it("P11: a repeated rid with a guessed value is answered the same whether the guess is right or not", () => {
+    const reply = (guess: string) => {
+      const { store } = freshStore(backend);
+      const idem = { clientKey: "api-server", rid: "rid-of-the-users-write" };
+      store.set({ org: ORG, app: APP, values: { PIN: "4321" } }, { idempotency: idem });
+      try {
+        return JSON.stringify(
+          store.set({ org: ORG, app: APP, values: { PIN: guess } }, { idempotency: idem }),
+        );
+      } catch (e) {
+        return isPetsemError(e) ? e.code : String(e);
+      }
+    };
+    const norm = (r: string) => r.replace(/rand128:[0-9a-f]{32}/g, "D").replace(/"\d{4}-[^"]+"/g, "T");
+    expect(norm(reply("4321"))).toBe(norm(reply("1234")));
+  });
+
   it("replay records are pruned after 24 hours by later writes", () => {
     let now = Date.now();
     const { store } = freshStore(backend, { now: () => now });
@@ -568,10 +648,10 @@ describe.each(BACKENDS)("SecretStore (%s)", (backend) => {
     now += 23 * 3600_000;
     store.set({ org: ORG, app: APP, values: { B: "1" } }, { idempotency: { clientKey: "c", rid: "r2" } });
     expect(
-      caught(() => store.set({ org: ORG, app: APP, values: { A: "2" } }, { idempotency: idem })).code,
+      caught(() => store.set({ org: ORG, app: APP, values: { A2: "2" } }, { idempotency: idem })).code,
     ).toBe("idempotency_mismatch");
     now += 2 * 3600_000;
     store.set({ org: ORG, app: APP, values: { C: "1" } }, { idempotency: { clientKey: "c", rid: "r3" } });
-    expect(store.set({ org: ORG, app: APP, values: { A: "2" } }, { idempotency: idem }).changed).toBe(true);
+    expect(store.set({ org: ORG, app: APP, values: { A2: "2" } }, { idempotency: idem }).changed).toBe(true);
   });
 });

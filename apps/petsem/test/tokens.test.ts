@@ -12,6 +12,7 @@ import { freshStore, newKek, tempDir } from "./helpers.js";
 const LOC = "https://api.fly.io/secrets/v1";
 const TKDB = "https://api.fly.io/v1";
 const OPS: PetsemOp[] = ["set", "unset", "list", "rollback", "resolve"];
+const NONE_REVOKED = { isRevoked: () => false };
 
 function authority(now = () => Date.now()) {
   return new PetsemAuthority({
@@ -20,6 +21,8 @@ function authority(now = () => Date.now()) {
     tkdbLocation: TKDB,
     tkdbSharedKey: newKek(),
     kit,
+    revokedTokens: NONE_REVOKED,
+    userRevocations: null,
     now,
   });
 }
@@ -64,6 +67,8 @@ describe("petsem tokens", () => {
       tkdbLocation: TKDB,
       tkdbSharedKey: null,
       kit,
+      revokedTokens: NONE_REVOKED,
+      userRevocations: null,
     });
     expect(() => a.mintReader()).toThrow(/PETSEM_TKDB_SHARED_KEY/);
     expect(() => a.mintWriter({ app: 3n })).toThrow(/needs an org/);
@@ -77,6 +82,8 @@ describe("petsem tokens", () => {
       tkdbLocation: TKDB,
       tkdbSharedKey: null,
       kit,
+      revokedTokens: NONE_REVOKED,
+      userRevocations: null,
     });
     const bare = Macaroon.mint({
       key,
@@ -133,12 +140,12 @@ describe("petsem tokens", () => {
     const cfg = { dataDir: dir, kek, tkdbSharedKey: newKek() };
     const first = openPetsem(cfg);
     const writer = `FlyV1 ${first.authority.mintWriter()}`;
-    first.store.close();
+    first.close();
     const second = openPetsem(cfg);
     try {
       expect(verdict(second.authority, writer, "list", 1n, 1n)).toBe("ok");
     } finally {
-      second.store.close();
+      second.close();
     }
     expect(() => openPetsem({ ...cfg, kek: newKek() })).toThrow(/key-encryption key/);
     // another petsem (another database) does not accept it
@@ -149,6 +156,8 @@ describe("petsem tokens", () => {
       tkdbLocation: TKDB,
       tkdbSharedKey: null,
       kit,
+      revokedTokens: NONE_REVOKED,
+      userRevocations: null,
     });
     expect(verdict(other, writer, "list", 1n, 1n)).toBe("unauthorized");
     expect(verdict(other, "FlyV1 not-a-token", "list", 1n, 1n)).toBe("unauthorized");

@@ -1,11 +1,20 @@
 /**
  * The only file of tkdb that calls cryptography (token crypto lives in @tkdb/macaroon, Noise in
  * @tkdb/noise). Primitives, fixed: ChaCha20-Poly1305 (RFC 8439) with a random 96-bit nonce to
- * seal root keys under the key-encryption key (KEK), SHA-256 for the audit hash chain, a CSPRNG.
+ * seal root keys under the key-encryption key (KEK), SHA-256 for the audit hash chain, a CSPRNG,
+ * HKDF-SHA256 for subkeys of the KEK and HMAC-SHA256 for keyed fingerprints.
  * Two backends with the same interface: node:crypto ("native") and @noble ("noble").
+ *
+ * Idempotency records (a duplicate request gets the stored result back) hold no cleartext: the
+ * result is sealed under `HKDF(KEK, "tkdb/idempotency-seal/v1")` with AAD = client key ‖ rid ‖ op,
+ * and the request is remembered by `HMAC(HKDF(KEK, "tkdb/idempotency-fingerprint/v1"), client key
+ * ‖ rid ‖ op ‖ canonical args)`: an unkeyed hash of strip's arguments would be a hash of a token,
+ * which anyone could confirm a guess against; a keyed one says nothing without the KEK.
  */
 import * as nodeCrypto from "node:crypto";
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { hkdf as nobleHkdf } from "@noble/hashes/hkdf.js";
+import { hmac as nobleHmac } from "@noble/hashes/hmac.js";
 import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
 import { randomBytes as nobleRandom } from "@noble/hashes/utils.js";
 import { getNative } from "@tkdb/noise";
@@ -15,6 +24,9 @@ export interface Primitives {
   readonly name: "native" | "noble";
   random(n: number): Uint8Array;
   sha256(data: Uint8Array): Uint8Array;
+  hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array;
+  /** HKDF-SHA256 (RFC 5869), empty salt. */
+  hkdfSha256(ikm: Uint8Array, info: Uint8Array, length: number): Uint8Array;
   /** nonce(12) ‖ ciphertext ‖ tag(16). */
   aeadSeal(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array, aad: Uint8Array): Uint8Array;
   /** Throws on any authentication failure. */
@@ -28,6 +40,9 @@ export const native: Primitives = {
   name: "native",
   random: (n) => new Uint8Array(nodeCrypto.randomBytes(n)),
   sha256: (d) => new Uint8Array(nodeCrypto.createHash("sha256").update(d).digest()),
+  hmacSha256: (k, d) => new Uint8Array(nodeCrypto.createHmac("sha256", k).update(d).digest()),
+  hkdfSha256: (ikm, info, length) =>
+    new Uint8Array(nodeCrypto.hkdfSync("sha256", ikm, new Uint8Array(0), info, length)),
   aeadSeal(key, nonce, plain, aad) {
     const c = nodeCrypto.createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG });
     c.setAAD(aad, { plaintextLength: plain.length });
@@ -47,6 +62,8 @@ export const noble: Primitives = {
   name: "noble",
   random: (n) => nobleRandom(n),
   sha256: (d) => nobleSha256(d),
+  hmacSha256: (k, d) => nobleHmac(nobleSha256, k, d),
+  hkdfSha256: (ikm, info, length) => nobleHkdf(nobleSha256, ikm, new Uint8Array(0), info, length),
   aeadSeal: (key, nonce, plain, aad) => chacha20poly1305(key, nonce, aad).encrypt(plain),
   aeadOpen: (key, nonce, sealed, aad) => chacha20poly1305(key, nonce, aad).decrypt(sealed),
 };
@@ -114,6 +131,111 @@ export function checkKek(p: Primitives, kek: Uint8Array, check: Uint8Array): boo
     return true;
   } catch {
     return false;
+  }
+}
+
+// ---- idempotency records: sealed results and keyed fingerprints --------------------------------
+
+export interface IdempotencyKeys {
+  /** ChaCha20-Poly1305 key for stored results. */
+  seal: Uint8Array;
+  /** HMAC-SHA256 key for request fingerprints. */
+  fingerprint: Uint8Array;
+}
+
+/** The two subkeys of the KEK for idempotency records (HKDF-SHA256, distinct labels). */
+export function idempotencyKeys(p: Primitives, kek: Uint8Array): IdempotencyKeys {
+  assertKek(kek);
+  return {
+    seal: p.hkdfSha256(kek, enc.encode("tkdb/idempotency-seal/v1"), 32),
+    fingerprint: p.hkdfSha256(kek, enc.encode("tkdb/idempotency-fingerprint/v1"), 32),
+  };
+}
+
+/** NUL-separated, length-prefixed parts: no two different part lists share an encoding. */
+function framed(label: string, parts: readonly string[]): Uint8Array {
+  const chunks = [label, ...parts].map((x) => enc.encode(x));
+  const out = new Uint8Array(chunks.reduce((n, c) => n + 4 + c.length, 0));
+  const dv = new DataView(out.buffer);
+  let o = 0;
+  for (const c of chunks) {
+    dv.setUint32(o, c.length);
+    out.set(c, o + 4);
+    o += 4 + c.length;
+  }
+  return out;
+}
+
+/**
+ * Canonical JSON of a request's arguments: object keys sorted (by UTF-16 code units, as
+ * Array.prototype.sort does), no whitespace. Only JSON values occur (the args were JSON-parsed).
+ */
+export function canonicalJSON(v: unknown): string {
+  if (v === null || typeof v !== "object") return JSON.stringify(v) ?? "null";
+  if (Array.isArray(v)) return `[${v.map(canonicalJSON).join(",")}]`;
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o)
+    .sort()
+    .filter((k) => o[k] !== undefined)
+    .map((k) => `${JSON.stringify(k)}:${canonicalJSON(o[k])}`)
+    .join(",")}}`;
+}
+
+/** Keyed fingerprint of (client key, rid, op, canonical args). */
+export function requestFingerprint(
+  p: Primitives,
+  keys: IdempotencyKeys,
+  clientKey: string,
+  rid: string,
+  op: string,
+  args: unknown,
+): Uint8Array {
+  return p.hmacSha256(
+    keys.fingerprint,
+    framed("tkdb/idempotency-fingerprint/v1", [clientKey, rid, op, canonicalJSON(args)]),
+  );
+}
+
+/** Seals a result (its JSON text) under the seal subkey, bound to client key, rid and op. */
+export function sealResult(
+  p: Primitives,
+  keys: IdempotencyKeys,
+  clientKey: string,
+  rid: string,
+  op: string,
+  json: string,
+): Uint8Array {
+  const nonce = p.random(NONCE);
+  const ct = p.aeadSeal(
+    keys.seal,
+    nonce,
+    enc.encode(json),
+    framed("tkdb/idempotency-seal/v1", [clientKey, rid, op]),
+  );
+  const out = new Uint8Array(NONCE + ct.length);
+  out.set(nonce);
+  out.set(ct, NONCE);
+  return out;
+}
+
+export function openResult(
+  p: Primitives,
+  keys: IdempotencyKeys,
+  clientKey: string,
+  rid: string,
+  op: string,
+  sealed: Uint8Array,
+): string {
+  try {
+    const plain = p.aeadOpen(
+      keys.seal,
+      sealed.subarray(0, NONCE),
+      sealed.subarray(NONCE),
+      framed("tkdb/idempotency-seal/v1", [clientKey, rid, op]),
+    );
+    return new TextDecoder("utf-8", { fatal: true }).decode(plain);
+  } catch (cause) {
+    throw new TkdbError("corrupt", "a stored idempotency record does not open with this KEK", { cause });
   }
 }
 

@@ -12,6 +12,7 @@ export type TkdbErrorCode =
   | "verification_failed"
   | "revoked"
   | "forbidden"
+  | "idempotency_mismatch"
   | "not_primary"
   | "wrong_kek"
   | "corrupt"

@@ -1,19 +1,29 @@
 /**
  * The tkdb service: Hono app with the two HTTP/Noise APIs, started in-process by `startTkdb`.
- * Mutating ops (and discharge, which is audited) run in one SQLite transaction with their replay
- * record `(client key, rid)` and their audit record: no record, no operation.
+ * Mutating ops run in one SQLite transaction with their idempotency record `(client key, rid)`
+ * (sealed, keyed fingerprint; see mutate.ts) and their audit record: no record, no operation.
+ * `discharge` keeps no idempotency record (a retry gets a fresh discharge), only its audit record.
+ * Each signing client key may call only the ops its TKDB_SIGN_CLIENTS entry names (`forbidden`).
  */
 import { type ServerType, serve } from "@hono/node-server";
 import type { Tracer } from "@opentelemetry/api";
-import { createNoiseHandler, getNative, type NoiseOpContext } from "@tkdb/noise";
+import {
+  createNoiseHandler,
+  getNative,
+  type HttpLimits,
+  httpServerOptions,
+  limitConnections,
+  type NoiseOpContext,
+  resolveHttpLimits,
+} from "@tkdb/noise";
 import { Hono } from "hono";
 import { native, type Primitives } from "./crypto.js";
-import type { TkdbConfig } from "./env.js";
-import { TkdbError } from "./errors.js";
+import { MAX_DISCHARGE_TTL, type SignOp, signClientTable, type TkdbConfig, validDischargeTtl } from "./env.js";
+import { ConfigError, TkdbError } from "./errors.js";
 import { assertPrimary, isPrimary } from "./litefs.js";
 import { createLogger, type Logger } from "./log.js";
 import { Metrics } from "./metrics.js";
-import { runMutation } from "./mutate.js";
+import { runAudited, runMutation } from "./mutate.js";
 import { type AuditInput, DrizzleStore } from "./store.js";
 import { TokenService } from "./tokens.js";
 import { defaultTracer, traced } from "./tracing.js";
@@ -49,7 +59,12 @@ function mutating(
         store: deps.service.store,
         op,
         actor: ctx.clientKeyBase64Url,
-        rid: ctx.rid,
+        idempotency: {
+          rid: ctx.rid,
+          args: ctx.args,
+          keys: deps.service.idempotencyKeys,
+          p: deps.service.p,
+        },
         now: (deps.now ?? Date.now)(),
       },
       () => fn(ctx.args),
@@ -60,8 +75,39 @@ function mutating(
   };
 }
 
+/** An audited op without an idempotency record (discharge). */
+function audited(
+  deps: AppDeps,
+  op: string,
+  fn: (args: Record<string, unknown>) => [unknown, AuditInput],
+): (ctx: NoiseOpContext) => Promise<unknown> {
+  return async (ctx) => {
+    assertPrimary(deps.config.litefsDir);
+    return runAudited(
+      { store: deps.service.store, op, actor: ctx.clientKeyBase64Url, now: (deps.now ?? Date.now)() },
+      () => fn(ctx.args),
+    );
+  };
+}
+
 export function createApp(deps: AppDeps, noiseSecretKey: Uint8Array): { app: Hono; publicKey: Uint8Array } {
   const { service, config, log, metrics } = deps;
+  const signClients = signClientTable(config.signClients);
+  for (const c of signClients)
+    if (c.legacy)
+      log("warn", "signing client listed without ops: it may call every signing op; name its ops (key:op+op)", {
+        clientKey: Buffer.from(c.publicKey).toString("base64url"),
+      });
+  const sameKey = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+  /** Per-op allow-list, checked once the authenticated payload's op is known. */
+  const signOp =
+    (op: SignOp, f: (ctx: NoiseOpContext) => Promise<unknown>) =>
+    async (ctx: NoiseOpContext): Promise<unknown> => {
+      const entry = signClients.find((c) => sameKey(c.publicKey, ctx.clientKey));
+      if (entry === undefined || !entry.ops.has(op))
+        throw new TkdbError("forbidden", `this signing client may not call ${op}`);
+      return f(ctx);
+    };
   const nc = getNative();
   if (nc === undefined) throw new TkdbError("config", "node:crypto X25519 is unavailable");
   const staticKeyPair = { secretKey: noiseSecretKey, publicKey: nc.publicKeyOf(noiseSecretKey) };
@@ -106,10 +152,12 @@ export function createApp(deps: AppDeps, noiseSecretKey: Uint8Array): { app: Hon
     staticKeyPair,
     backend: nc,
     onEvent,
+    // These carry user tokens: only inside a session, never in handshake message 1.
+    forwardSecretOps: ["verify", "discharge"],
     ops: tracedOps("verify", {
       verify: sync((a) => service.verify(a)),
       revocations: sync((a) => service.revocations(a)),
-      discharge: mutating(deps, "discharge", (a) => service.discharge(a)),
+      discharge: audited(deps, "discharge", (a) => service.discharge(a)),
       health: async () => ({ ok: true, primary: isPrimary(config.litefsDir) }),
     }),
   });
@@ -119,21 +167,24 @@ export function createApp(deps: AppDeps, noiseSecretKey: Uint8Array): { app: Hon
     staticKeyPair,
     backend: nc,
     onEvent,
-    allowedClientKeys: config.signClients,
+    // Any listed key may complete the handshake; which ops it may call is signOp's check.
+    allowedClientKeys: (key: Uint8Array) => signClients.some((c) => sameKey(c.publicKey, key)),
     ops: tracedOps("sign", {
-      org_create: mutating(deps, "org_create", (a) => service.orgCreate(a)),
-      mint: mutating(deps, "mint", (a) => service.mint(a)),
-      revoke: mutating(deps, "revoke", (a) => service.revoke(a)),
-      strip: mutating(deps, "strip", (a) => service.strip(a)),
+      org_create: signOp("org_create", mutating(deps, "org_create", (a) => service.orgCreate(a))),
+      mint: signOp("mint", mutating(deps, "mint", (a) => service.mint(a))),
+      revoke: signOp("revoke", mutating(deps, "revoke", (a) => service.revoke(a))),
+      strip: signOp("strip", mutating(deps, "strip", (a) => service.strip(a))),
     }),
   });
   const app = new Hono();
   const timed =
-    (h: (r: Request) => Promise<Response>) =>
-    async (c: { req: { raw: Request; param(k: string): string } }) => {
+    (h: (r: Request, info: { remoteAddress?: string | undefined }) => Promise<Response>) =>
+    async (c: { req: { raw: Request; param(k: string): string }; env: unknown }) => {
       const t0 = performance.now();
       try {
-        return await h(c.req.raw);
+        // The socket's address (never a client header): the unit of the per-source budgets.
+        const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+        return await h(c.req.raw, { remoteAddress: env?.incoming?.socket?.remoteAddress });
       } finally {
         metrics.observe(c.req.param("op"), (performance.now() - t0) / 1000);
       }
@@ -147,9 +198,19 @@ export function createApp(deps: AppDeps, noiseSecretKey: Uint8Array): { app: Hon
   return { app, publicKey: staticKeyPair.publicKey };
 }
 
-function listen(fetch: (r: Request) => Response | Promise<Response>, host: string, port: number) {
+function listen(
+  fetch: (r: Request, env?: unknown) => Response | Promise<Response>,
+  host: string,
+  port: number,
+  limits: HttpLimits = resolveHttpLimits(),
+) {
   return new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
-    const server = serve({ fetch, hostname: host, port }, (info) => resolve({ server, port: info.port }));
+    // Request/header timeouts and connection caps: slow clients cannot hold the server.
+    const server = serve(
+      { fetch, hostname: host, port, serverOptions: httpServerOptions(limits) },
+      (info) => resolve({ server, port: info.port }),
+    );
+    limitConnections(server, limits);
     server.once("error", reject);
   });
 }
@@ -167,11 +228,17 @@ export interface StartOptions {
   primitives?: Primitives;
   /** Tracer for RPC spans (default: the global provider's "tkdb" tracer). */
   tracer?: Tracer;
+  /** HTTP timeouts and connection caps (defaults: @tkdb/noise DEFAULT_HTTP_LIMITS, 10 s timeouts). */
+  httpLimits?: Partial<HttpLimits>;
 }
 
 export async function startTkdb(config: TkdbConfig, opts: StartOptions = {}): Promise<TkdbHandle> {
   const p = opts.primitives ?? native;
   const log = createLogger(config.log);
+  // Refuse a bad configuration before touching the database.
+  if (!validDischargeTtl(config.dischargeTtl))
+    throw new ConfigError(`dischargeTtl must be a whole number of seconds in 1..${MAX_DISCHARGE_TTL}`);
+  signClientTable(config.signClients);
   // On a LiteFS replica the database is read-only: no migrations, no KEK check value written, no
   // replay pruning (the primary does all three).
   const replica = !isPrimary(config.litefsDir);
@@ -183,13 +250,16 @@ export async function startTkdb(config: TkdbConfig, opts: StartOptions = {}): Pr
     store.close();
     throw err;
   }
-  if (!replica) store.pruneReplay(Date.now());
+  if (!replica) {
+    store.pruneIdempotency(Date.now());
+    service.pruneRevocations(Date.now());
+  }
   const metrics = new Metrics();
   const { app, publicKey } = createApp(
     { service, config, log, metrics, ...(opts.tracer ? { tracer: opts.tracer } : {}) },
     config.noiseSecretKey,
   );
-  const main = await listen(app.fetch, config.host, config.port);
+  const main = await listen(app.fetch, config.host, config.port, resolveHttpLimits(opts.httpLimits));
   let metricsServer: { server: ServerType; port: number } | undefined;
   if (config.metricsPort !== undefined) {
     const m = new Hono();

@@ -2,19 +2,40 @@
  * Storage contract of tkdb (declared here, where the service uses it) and its drizzle
  * implementation. Error contract: every method throws TkdbError("storage") on an unexpected
  * database failure; `transaction` runs its callback in one BEGIN IMMEDIATE transaction and rolls
- * everything back if it throws, so a change, its replay record and its audit record commit together.
+ * everything back if it throws, so a change, its idempotency record and its audit record commit together.
  */
-import { and, asc, desc, eq, lt } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, lt } from "drizzle-orm";
 import type { Primitives } from "./crypto.js";
 import { sha256Hex } from "./crypto.js";
 import { type Db, type OpenedDb, openDb } from "./db/open.js";
-import { audit, blacklist, meta, replay, rootKeys } from "./db/schema.js";
+import { audit, blacklist, idempotency, meta, rootKeys, tokens } from "./db/schema.js";
 import { TkdbError } from "./errors.js";
 
 export interface RootKeyRow {
   org: string;
   kid: Uint8Array;
   sealedKey: Uint8Array;
+  created: number;
+}
+
+/** An idempotency record: no cleartext (see crypto.ts). */
+export interface IdempotencyRow {
+  op: string;
+  fingerprint: Uint8Array;
+  sealedResult: Uint8Array;
+}
+
+/** What tkdb recorded when it minted a token (`mint`) or made a service token (`strip`). */
+export interface TokenRow {
+  nonce: Uint8Array;
+  org: string;
+  kind: "mint" | "strip";
+  /** strip: the nonce of the token it was made from. */
+  parent: Uint8Array | null;
+  /** Leading caveats placed by tkdb at mint time (0 for strip outputs). */
+  mintCaveats: number;
+  /** Unix seconds: the earliest expiry tkdb gave the token; null for none. */
+  expires: number | null;
   created: number;
 }
 
@@ -42,19 +63,33 @@ export interface TkdbStore {
   insertRootKey(row: RootKeyRow): void;
   /** True if any of these nonces (encoded bytes) is blacklisted. */
   anyRevoked(nonces: readonly Uint8Array[]): boolean;
-  /** Adds a nonce; false if it was already there. */
-  revoke(nonce: Uint8Array): boolean;
+  /**
+   * Adds a nonce; false if it was already there. `requiredUntil` (unix seconds) is the expiry tkdb
+   * recorded for it at mint time: after it the row may be pruned.
+   */
+  revoke(nonce: Uint8Array, requiredUntil: number | null): boolean;
+  /** Deletes blacklist rows whose required_until is before `beforeS` (unix seconds). */
+  pruneBlacklist(beforeS: number): number;
+  insertToken(row: TokenRow): void;
+  tokenByNonce(nonce: Uint8Array): TokenRow | undefined;
+  /** Nonces of tokens made (by strip) from any of these nonces. */
+  tokensDerivedFrom(parents: readonly Uint8Array[]): Uint8Array[];
   /** Nonces with rowid > cursor, oldest first. */
   revocationsSince(cursor: number, limit: number): { nonces: Uint8Array[]; cursor: number };
-  replayLookup(clientKey: string, rid: string): { op: string; result: string } | undefined;
-  replayStore(clientKey: string, rid: string, op: string, result: string, expires: number): void;
-  pruneReplay(now: number): void;
+  idempotencyLookup(clientKey: string, rid: string): IdempotencyRow | undefined;
+  idempotencyStore(clientKey: string, rid: string, row: IdempotencyRow, expires: number): void;
+  pruneIdempotency(now: number): void;
   appendAudit(entry: AuditInput, ts: number): AuditRecord;
   auditRecords(): AuditRecord[];
   close(): void;
 }
 
 export const GENESIS_HASH = "0".repeat(64);
+
+/** Unix seconds as SQLite's DATETIME text (`CURRENT_TIMESTAMP`'s form, UTC): compares as text. */
+export function sqlDatetime(unixS: number): string {
+  return new Date(unixS * 1000).toISOString().slice(0, 19).replace("T", " ");
+}
 
 /** The hash of one audit record: SHA-256 over the previous hash and the canonical record. */
 export function auditHash(p: Primitives, r: Omit<AuditRecord, "hash">): string {
@@ -141,13 +176,70 @@ export class DrizzleStore implements TkdbStore {
     );
   }
 
-  revoke(nonce: Uint8Array): boolean {
+  revoke(nonce: Uint8Array, requiredUntil: number | null): boolean {
     const r = this.db
       .insert(blacklist)
-      .values({ nonce: Buffer.from(nonce) })
+      .values({
+        nonce: Buffer.from(nonce),
+        requiredUntil: requiredUntil === null ? null : sqlDatetime(requiredUntil),
+      })
       .onConflictDoNothing()
       .run();
     return r.changes === 1;
+  }
+
+  pruneBlacklist(beforeS: number): number {
+    return this.opened.sqlite
+      .prepare("DELETE FROM blacklist WHERE required_until IS NOT NULL AND required_until < ?")
+      .run(sqlDatetime(beforeS)).changes;
+  }
+
+  insertToken(row: TokenRow): void {
+    this.db
+      .insert(tokens)
+      .values({
+        nonce: Buffer.from(row.nonce),
+        org: row.org,
+        kind: row.kind,
+        parent: row.parent === null ? null : Buffer.from(row.parent),
+        mintCaveats: row.mintCaveats,
+        expires: row.expires,
+        created: row.created,
+      })
+      .run();
+  }
+
+  tokenByNonce(nonce: Uint8Array): TokenRow | undefined {
+    const r = this.db
+      .select()
+      .from(tokens)
+      .where(eq(tokens.nonce, Buffer.from(nonce)))
+      .get();
+    if (r === undefined) return undefined;
+    return {
+      nonce: new Uint8Array(r.nonce),
+      org: r.org,
+      kind: r.kind,
+      parent: r.parent === null ? null : new Uint8Array(r.parent),
+      mintCaveats: r.mintCaveats,
+      expires: r.expires,
+      created: r.created,
+    };
+  }
+
+  tokensDerivedFrom(parents: readonly Uint8Array[]): Uint8Array[] {
+    if (parents.length === 0) return [];
+    return this.db
+      .select({ nonce: tokens.nonce })
+      .from(tokens)
+      .where(
+        inArray(
+          tokens.parent,
+          parents.map((p) => Buffer.from(p)),
+        ),
+      )
+      .all()
+      .map((r) => new Uint8Array(r.nonce));
   }
 
   revocationsSince(cursor: number, limit: number): { nonces: Uint8Array[]; cursor: number } {
@@ -161,20 +253,40 @@ export class DrizzleStore implements TkdbStore {
     };
   }
 
-  replayLookup(clientKey: string, rid: string): { op: string; result: string } | undefined {
-    return this.db
-      .select({ op: replay.op, result: replay.result })
-      .from(replay)
-      .where(and(eq(replay.clientKey, clientKey), eq(replay.rid, rid)))
+  idempotencyLookup(clientKey: string, rid: string): IdempotencyRow | undefined {
+    const r = this.db
+      .select({
+        op: idempotency.op,
+        fingerprint: idempotency.fingerprint,
+        sealedResult: idempotency.sealedResult,
+      })
+      .from(idempotency)
+      .where(and(eq(idempotency.clientKey, clientKey), eq(idempotency.rid, rid)))
       .get();
+    if (r === undefined) return undefined;
+    return {
+      op: r.op,
+      fingerprint: new Uint8Array(r.fingerprint),
+      sealedResult: new Uint8Array(r.sealedResult),
+    };
   }
 
-  replayStore(clientKey: string, rid: string, op: string, result: string, expires: number): void {
-    this.db.insert(replay).values({ clientKey, rid, op, result, expires }).run();
+  idempotencyStore(clientKey: string, rid: string, row: IdempotencyRow, expires: number): void {
+    this.db
+      .insert(idempotency)
+      .values({
+        clientKey,
+        rid,
+        op: row.op,
+        fingerprint: Buffer.from(row.fingerprint),
+        sealedResult: Buffer.from(row.sealedResult),
+        expires,
+      })
+      .run();
   }
 
-  pruneReplay(now: number): void {
-    this.db.delete(replay).where(lt(replay.expires, now)).run();
+  pruneIdempotency(now: number): void {
+    this.db.delete(idempotency).where(lt(idempotency.expires, now)).run();
   }
 
   appendAudit(entry: AuditInput, ts: number): AuditRecord {

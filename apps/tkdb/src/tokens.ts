@@ -1,14 +1,23 @@
 /**
  * tkdb's token operations, on top of @tkdb/macaroon and @tkdb/caveats. Synchronous on purpose:
- * every mutating op runs inside one SQLite transaction with its replay and audit records.
+ * every mutating op runs inside one SQLite transaction with its idempotency and audit records.
  */
-import { ActionRead, FlyioAccess, flyRegistry, SecretScope } from "@tkdb/caveats";
+import {
+  ActionRead,
+  ActionWrite,
+  FlyioAccess,
+  FlyioUserID,
+  flyRegistry,
+  SecretScope,
+  ServiceTokenNonce,
+  UserTokenNonce,
+} from "@tkdb/caveats";
 import {
   base64Decode,
   base64Encode,
+  bytesEqual,
   CAV_3P,
   CAV_BIND_TO_PARENT,
-  CAV_VALIDITY_WINDOW,
   type Caveat,
   Caveat3P,
   caveatSetFromJSON,
@@ -17,19 +26,87 @@ import {
   findPermissionAndDischargeTokens,
   Macaroon,
   MacaroonError,
+  MsgpackReader,
+  Nonce,
   type ParsedMacaroon,
   parseAuthorizationHeader,
   ValidityWindow,
   VerificationError,
   validateCaveats,
 } from "@tkdb/macaroon";
-import { checkKek, kekCheckValue, type Primitives, sealRootKey, unsealRootKey } from "./crypto.js";
+import {
+  checkKek,
+  type IdempotencyKeys,
+  idempotencyKeys,
+  kekCheckValue,
+  type Primitives,
+  sealRootKey,
+  unsealRootKey,
+} from "./crypto.js";
 import type { ServiceConfig } from "./env.js";
 import { badRequest, TkdbError } from "./errors.js";
 import type { AuditInput, TkdbStore } from "./store.js";
 
-/** Discharges start this many seconds in the past (clock skew). */
-export const DISCHARGE_SKEW_S = 30n;
+/**
+ * Discharges start this many seconds in the past (clock skew between tkdb and petsem). The whole
+ * window, skew included, is at most the configured TTL (≤ 300 s), so petsem's "no window longer
+ * than 5 minutes" holds.
+ */
+export const DISCHARGE_SKEW_S = 5n;
+
+/**
+ * "Deploy" in Fly's access model: Fly has no deploy action; deploying an app means writing it
+ * (creating and updating its machines and releases), and flyctl's deploy tokens grant the app
+ * `rwcdC`. A discharge releases the app's secrets for a deploy, so tkdb requires the user bundle to
+ * allow BOTH reading and writing the app: `FlyioAccess{action: "rw", org, app}`. A read-only token
+ * ("r") is refused: reading alone never releases secrets.
+ */
+export const DEPLOY_ACTION = ActionRead | ActionWrite;
+
+/** Expiries past year 9999 are "no expiry" for the records (SQLite DATETIME text). */
+const MAX_RECORDED_EXPIRY = 253402300799n;
+
+/** The earliest not_after among the ValidityWindows of a caveat set (unix seconds). */
+export function earliestExpiry(cavs: readonly Caveat[]): bigint | undefined {
+  let min: bigint | undefined;
+  for (const c of cavs)
+    if (c instanceof ValidityWindow && (min === undefined || c.notAfter < min)) min = c.notAfter;
+  return min;
+}
+
+function recordedExpiry(cavs: readonly Caveat[]): number | null {
+  const e = earliestExpiry(cavs);
+  return e === undefined || e > MAX_RECORDED_EXPIRY ? null : Number(e < 0n ? 0n : e);
+}
+
+/** A location from a token, quoted and shortened for an error message. */
+function quoteLocation(loc: string): string {
+  return JSON.stringify(loc.length > 200 ? `${loc.slice(0, 200)}…` : loc);
+}
+
+/**
+ * A Fly nonce: exactly one canonical msgpack `[kid, rnd]` or `[kid, rnd, proof]` (any key id,
+ * known or retired, tokens' and discharges' alike). Anything else is bad_request.
+ */
+function parseNonceId(text: string): Uint8Array {
+  let bytes: Uint8Array;
+  try {
+    bytes = base64Decode(text, "nonce");
+  } catch {
+    throw badRequest("nonce must be a nonceId: the base64 of a Fly nonce");
+  }
+  if (bytes.length === 0 || bytes.length > 4096) throw badRequest("nonce has a bad length");
+  try {
+    const r = new MsgpackReader(bytes);
+    const n = Nonce.read(r);
+    if (r.remaining !== 0 || !bytesEqual(n.encode(), bytes) || n.rnd.length === 0)
+      throw new Error("not canonical");
+  } catch {
+    throw badRequest("nonce must be a nonceId: the base64 of a Fly nonce");
+  }
+  return bytes;
+}
+
 const KEK_CHECK = "kek_check";
 
 export type VerifyResult = { caveats: unknown; nonce: string; org: string };
@@ -82,6 +159,9 @@ function refusal(err: unknown, what: string, code: "verification_failed" | "bad_
 export class TokenService {
   readonly registry = flyRegistry;
   private readonly trusted: Map<string, Uint8Array[]>;
+  /** Only the auth service: the one third party whose attestations name the user. */
+  private readonly authTrusted: Map<string, Uint8Array[]>;
+  private idemKeys: IdempotencyKeys | undefined;
 
   constructor(
     readonly store: TkdbStore,
@@ -90,6 +170,14 @@ export class TokenService {
     readonly now: () => number = Date.now,
   ) {
     this.trusted = new Map([...config.thirdPartyKeys].map(([loc, k]) => [loc, [k]]));
+    const authKey = config.thirdPartyKeys.get(config.authLocation);
+    this.authTrusted = new Map(authKey === undefined ? [] : [[config.authLocation, [authKey]]]);
+  }
+
+  /** KEK subkeys of the idempotency records. */
+  get idempotencyKeys(): IdempotencyKeys {
+    this.idemKeys ??= idempotencyKeys(this.p, this.config.kek);
+    return this.idemKeys;
   }
 
   /** First start stores a KEK check value; later starts refuse a different KEK before touching anything. */
@@ -135,6 +223,10 @@ export class TokenService {
     return [r, { op: "org_create", actor: "", subject: org, details: { created: true, kid: r.kid } }];
   }
 
+  /**
+   * Mints a permission token and records it (nonce, org, how many caveats are tkdb's own, the
+   * expiry tkdb gave it): strip and revoke read that record, never a presented token.
+   */
   mint(args: Record<string, unknown>): [{ token: string; nonce: string }, AuditInput] {
     const org = orgId(args);
     let caveats: Caveat[];
@@ -152,6 +244,15 @@ export class TokenService {
     const m = Macaroon.mint({ key, kid, location: this.config.location, caveats, registry: this.registry });
     key.fill(0);
     const nonce = nonceId(m);
+    this.store.insertToken({
+      nonce: m.nonce.encode(),
+      org,
+      kind: "mint",
+      parent: null,
+      mintCaveats: m.unsafeCaveats.length,
+      expires: recordedExpiry(m.unsafeCaveats),
+      created: this.now(),
+    });
     return [
       { token: m.toString(), nonce },
       {
@@ -163,49 +264,106 @@ export class TokenService {
     ];
   }
 
-  revoke(args: Record<string, unknown>): [{ nonce: string; revoked: true }, AuditInput] {
+  /**
+   * Revokes a nonce: every token of its lineage (every attenuation) dies. `nonce` must be a Fly
+   * nonce (any key id, known or retired); `token` takes the nonce of a token or header's permission
+   * token. required_until is the expiry tkdb recorded when it minted that nonce (else NULL), never
+   * read from the presented token; the answer's `requiredUntil` (unix seconds or null) is that value.
+   *
+   * `derived` (default true) also revokes the service tokens strip made from this nonce, and theirs
+   * in turn: a stolen user token may already have been turned into service tokens, and revoking the
+   * login must not leave those alive. `derived: false` ends only this lineage (say, a login session
+   * whose service tokens a team keeps on purpose) and must be asked for.
+   */
+  revoke(
+    args: Record<string, unknown>,
+  ): [{ nonce: string; revoked: true; derived: string[]; requiredUntil: number | null }, AuditInput] {
+    if (args.nonce !== undefined && args.token !== undefined)
+      throw badRequest("revoke takes nonce or token, not both");
+    const cascade = args.derived ?? true;
+    if (typeof cascade !== "boolean") throw badRequest("derived must be a boolean");
     let nonceBytes: Uint8Array;
     if (typeof args.nonce === "string") {
-      try {
-        nonceBytes = base64Decode(args.nonce);
-      } catch {
-        throw badRequest("nonce must be base64");
-      }
-      if (nonceBytes.length === 0 || nonceBytes.length > 256) throw badRequest("nonce has a bad length");
+      nonceBytes = parseNonceId(args.nonce);
     } else if (typeof args.token === "string") {
       const perm = this.parse(args.token).permission;
       nonceBytes = perm.macaroon.nonce.encode();
     } else {
       throw badRequest("revoke needs nonce or token");
     }
-    const added = this.store.revoke(nonceBytes);
+    const expiryOf = (n: Uint8Array) => this.store.tokenByNonce(n)?.expires ?? null;
+    const requiredUntil = expiryOf(nonceBytes);
+    const added = this.store.revoke(nonceBytes, requiredUntil);
+    const derived: string[] = [];
+    if (cascade) {
+      const seen = new Set<string>([base64Encode(nonceBytes)]);
+      let frontier = [nonceBytes];
+      while (frontier.length > 0 && seen.size <= 100_000) {
+        const next: Uint8Array[] = [];
+        for (const child of this.store.tokensDerivedFrom(frontier)) {
+          const id = base64Encode(child);
+          if (seen.has(id)) continue;
+          seen.add(id);
+          this.store.revoke(child, expiryOf(child));
+          derived.push(id);
+          next.push(child);
+        }
+        frontier = next;
+      }
+    }
     const nonce = base64Encode(nonceBytes);
     // Idempotent: a nonce already on the blacklist is just as revoked.
     return [
-      { nonce, revoked: true },
-      { op: "revoke", actor: "", subject: nonce, details: { added } },
+      { nonce, revoked: true, derived, requiredUntil },
+      { op: "revoke", actor: "", subject: nonce, details: { added, derived, requiredUntil } },
     ];
   }
 
   /**
-   * Permission token + its auth discharge → a service token: a new token under the same org key
-   * whose caveats are the verified set minus ValidityWindow, 3P/bind caveats and attestations.
+   * Permission token + its auth discharge → a service token: a new token under the same org key,
+   * with no expiry of the login's and no authentication caveat, keeping every other restriction.
+   *
+   * - Only the 3P caveat at the auth location goes. A token with a 3P caveat at any other location
+   *   (an approval service, say) is refused (`forbidden`, naming the location): dropping it would
+   *   turn one short-lived approval into a permanent token that needs none.
+   * - Kept: every verified caveat of the permission token except tkdb's own mint-time
+   *   ValidityWindow (the first `mintCaveats` caveats, from tkdb's mint record; a token with no
+   *   record, minted before the records existed, keeps all its windows), so a window the holder
+   *   added stays; and every caveat of the auth discharge except its attestations and its
+   *   ValidityWindow (the login session's freshness, which is what a service token replaces).
+   * - The output is recorded with the user token's nonce as its parent, for `revoke`.
    * The input must be valid now (an expired login cannot be turned into a service token).
    */
   strip(args: Record<string, unknown>): [{ token: string; nonce: string }, AuditInput] {
     const { permission, discharges } = this.parse(str(args, "header"));
     const m = permission.macaroon;
-    if (!m.unsafeCaveats.some((c) => c instanceof Caveat3P && c.location === this.config.authLocation))
+    const thirdParties = m.unsafeCaveats.filter((c): c is Caveat3P => c instanceof Caveat3P);
+    const foreign = [
+      ...new Set(thirdParties.map((c) => c.location).filter((l) => l !== this.config.authLocation)),
+    ];
+    if (foreign.length > 0)
+      throw new TkdbError(
+        "forbidden",
+        `strip removes only the authentication caveat (${quoteLocation(this.config.authLocation)}); this token also has a third-party caveat at ${foreign.map(quoteLocation).join(", ")}`,
+      );
+    if (thirdParties.length === 0)
       throw new TkdbError("bad_token", "token has no authentication caveat to strip");
-    const verified = this.verifyParsed(permission, discharges);
+    const verified = this.verifyParsed(permission, discharges, this.authTrusted);
     this.checkWindows(verified.cavs);
-    const kept = verified.cavs.filter(
-      (c) =>
-        c.type !== CAV_VALIDITY_WINDOW &&
-        c.type !== CAV_3P &&
-        c.type !== CAV_BIND_TO_PARENT &&
-        c.isAttestation !== true,
-    );
+    const record = this.store.tokenByNonce(m.nonce.encode());
+    const mintCaveats = record?.kind === "mint" ? record.mintCaveats : 0;
+    const kept: Caveat[] = [];
+    let permCount = 0;
+    m.unsafeCaveats.forEach((c, i) => {
+      if (c instanceof Caveat3P || c.type === CAV_BIND_TO_PARENT) return;
+      permCount++;
+      if (i < mintCaveats && c instanceof ValidityWindow) return;
+      kept.push(c);
+    });
+    for (const c of verified.cavs.slice(permCount)) {
+      if (c.isAttestation === true || c instanceof ValidityWindow || c.type === CAV_BIND_TO_PARENT) continue;
+      kept.push(c);
+    }
     const { kid, key } = this.keyForOrg(verified.org);
     const out = Macaroon.mint({
       key,
@@ -215,6 +373,15 @@ export class TokenService {
       registry: this.registry,
     });
     key.fill(0);
+    this.store.insertToken({
+      nonce: out.nonce.encode(),
+      org: verified.org,
+      kind: "strip",
+      parent: m.nonce.encode(),
+      mintCaveats: 0,
+      expires: recordedExpiry(out.unsafeCaveats),
+      created: this.now(),
+    });
     const nonce = nonceId(out);
     return [
       { token: out.toString(), nonce },
@@ -227,6 +394,11 @@ export class TokenService {
     for (const c of cavs)
       if (c instanceof ValidityWindow && (nowS < c.notBefore || nowS > c.notAfter))
         throw new TkdbError("verification_failed", "ValidityWindow: token is not valid now");
+  }
+
+  /** Startup housekeeping on the primary: blacklist rows past their required_until (a day's grace). */
+  pruneRevocations(nowMs: number): number {
+    return this.store.pruneBlacklist(Math.floor(nowMs / 1000) - 24 * 3600);
   }
 
   // ---- read-only ops ----
@@ -252,6 +424,7 @@ export class TokenService {
   private verifyParsed(
     permission: ParsedMacaroon,
     discharges: ParsedMacaroon[],
+    trusted: Map<string, Uint8Array[]> = this.trusted,
   ): VerifyResult & { cavs: Caveat[] } {
     const m = permission.macaroon;
     const row = this.store.rootKeyByKid(m.nonce.kid);
@@ -261,7 +434,7 @@ export class TokenService {
     try {
       cavs = m.verify(key, {
         discharges: discharges.map((d) => d.macaroon),
-        trusted3Ps: this.trusted,
+        trusted3Ps: trusted,
         registry: this.registry,
       });
     } catch (err) {
@@ -291,8 +464,18 @@ export class TokenService {
   }
 
   /**
-   * Discharges a ticket petsem placed: proves with the caller's own user token that the user may
-   * read org/app, then issues a short discharge confined to SecretScope(org, app).
+   * Discharges a ticket petsem placed (a reader token's 3P caveat at tkdb's location), for a
+   * deploy: the caller presents the user's whole bundle (permission token + every discharge).
+   *
+   * - The bundle must verify in full: every 3P caveat discharged, nothing revoked, every window
+   *   valid now; its org must be `org`, and it must allow deploying `app` (DEPLOY_ACTION, "rw").
+   * - The discharge carries SecretScope(org, app), a ValidityWindow of at most the configured TTL
+   *   (≤ 300 s, skew included) that never ends after the bundle's earliest expiry, and who asked:
+   *   for a user's token (it has the auth caveat) `UserTokenNonce` and the `FlyioUserID` of the
+   *   trusted auth discharge (only that discharge's attestation, never `IsUser`, which any holder
+   *   can append); for a token with no user behind it (a stripped service token) its own nonce and
+   *   org as `ServiceTokenNonce`.
+   * Writes no idempotency record (a retry gets a fresh discharge); the audit record names the user.
    */
   discharge(args: Record<string, unknown>): [{ discharge: string }, AuditInput] {
     const org = orgId(args, "org");
@@ -313,10 +496,12 @@ export class TokenService {
       throw refusal(err, "ticket", "verification_failed");
     }
     const { permission, discharges } = this.parse(str(args, "header"));
-    const user = this.verifyParsed(permission, discharges);
+    const m = permission.macaroon;
+    const user = this.verifyParsed(permission, discharges, this.authTrusted);
+    this.checkWindows(user.cavs);
     if (user.org !== org) throw new TkdbError("forbidden", "user token belongs to another organization");
     const access = new FlyioAccess({
-      action: ActionRead,
+      action: DEPLOY_ACTION,
       orgId: BigInt(org),
       appId: BigInt(app),
       now: new Date(this.now()),
@@ -327,15 +512,35 @@ export class TokenService {
     } catch (err) {
       throw new TkdbError(
         "forbidden",
-        `user token does not allow reading org ${org} app ${app}: ${(err as Error).message}`,
+        `user token does not allow deploying org ${org} app ${app} (needs "rw"): ${(err as Error).message}`,
       );
     }
-    const nowS = BigInt(Math.floor(this.now() / 1000));
-    const d = opened.discharge;
-    d.add(
-      new ValidityWindow(nowS - DISCHARGE_SKEW_S, nowS + BigInt(this.config.dischargeTtl)),
-      new SecretScope(BigInt(org), BigInt(app)),
+    const hasAuth = m.unsafeCaveats.some(
+      (c) => c instanceof Caveat3P && c.location === this.config.authLocation,
     );
+    const attest: Caveat[] = [];
+    let userId: string | undefined;
+    if (hasAuth) {
+      // Only the trusted auth discharge's attestations survive verification with authTrusted.
+      const ids = [
+        ...new Set(user.cavs.filter((c) => c instanceof FlyioUserID).map((c) => (c as FlyioUserID).id)),
+      ];
+      if (ids.length > 1) throw new TkdbError("forbidden", "the bundle names more than one Fly.io user");
+      attest.push(new UserTokenNonce(m.nonce.encode()));
+      if (ids[0] !== undefined) {
+        userId = ids[0].toString();
+        attest.push(new FlyioUserID(ids[0]));
+      }
+    } else {
+      attest.push(new ServiceTokenNonce(m.nonce.encode(), BigInt(org)));
+    }
+    const nowS = BigInt(Math.floor(this.now() / 1000));
+    const notBefore = nowS - DISCHARGE_SKEW_S;
+    let notAfter = notBefore + BigInt(this.config.dischargeTtl);
+    const bundleExpiry = earliestExpiry([...user.cavs, ...opened.caveats]);
+    if (bundleExpiry !== undefined && bundleExpiry < notAfter) notAfter = bundleExpiry;
+    const d = opened.discharge;
+    d.add(new ValidityWindow(notBefore, notAfter), new SecretScope(BigInt(org), BigInt(app)), ...attest);
     const token = d.toString();
     return [
       { discharge: token },
@@ -343,7 +548,13 @@ export class TokenService {
         op: "discharge",
         actor: "",
         subject: `${org}/${app}`,
-        details: { user: user.nonce, nonce: nonceId(d) },
+        details: {
+          kind: hasAuth ? "user" : "service",
+          user: user.nonce,
+          ...(userId !== undefined ? { userId } : {}),
+          nonce: nonceId(d),
+          notAfter: Number(notAfter),
+        },
       },
     ];
   }

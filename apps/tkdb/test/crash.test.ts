@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { randomBytes } from "../src/crypto.js";
-import { caller, nc, tempDir } from "./helpers.js";
+import { caller, nc, randomNonceId, tempDir } from "./helpers.js";
 
 const APP = fileURLToPath(new URL("..", import.meta.url));
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -72,7 +72,7 @@ describe("crash safety (server as a child process)", () => {
     let stop = false;
     const worker = async () => {
       while (!stop) {
-        const nonce = Buffer.from(randomBytes(24)).toString("base64");
+        const nonce = randomNonceId();
         try {
           const r = await c.sign<{ nonce: string }>("revoke", { nonce });
           acked.push(r.nonce);
@@ -131,6 +131,8 @@ describe("crash safety (server as a child process)", () => {
     expect(JSON.parse((await run(["token", "revoke", `FlyV1 ${token}`])).stdout)).toEqual({
       nonce,
       revoked: true,
+      derived: [],
+      requiredUntil: null,
     });
     const refused = await run(["token", "verify", `FlyV1 ${token}`], cliEnv);
     expect(refused.code).toBe(1);
@@ -161,7 +163,8 @@ describe("crash safety (server as a child process)", () => {
     const broken = await run(["audit", "verify"]);
     expect(broken.code).toBe(1);
     expect(broken.stderr).toContain("audit_broken");
-  });
+    // A dozen CLI processes (node + tsx) start here: on a loaded 2-core machine that is ~1 minute.
+  }, 180_000);
 
   it.each([
     ["src/cli.ts", "serve"],

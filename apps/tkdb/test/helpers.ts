@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Nonce } from "@tkdb/macaroon";
 import { getNative, noiseCall } from "@tkdb/noise";
 import { randomBytes } from "../src/crypto.js";
 import { AUTH_LOCATION, DEFAULT_LOCATION, type TkdbConfig } from "../src/env.js";
@@ -10,6 +11,11 @@ export const nc = getNative()!;
 export function tempDir(): { dir: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), "tkdb-test-"));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A well-formed Fly nonce (random key id), as nonceId: what `revoke {nonce}` accepts. */
+export function randomNonceId(): string {
+  return Buffer.from(Nonce.create(randomBytes(16), false).encode()).toString("base64");
 }
 
 export interface Fixture {

@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { restore, startReplication } from "../src/litestream.js";
 import { startTkdb } from "../src/server.js";
-import { caller, fixture, tempDir } from "./helpers.js";
+import { caller, fixture, randomNonceId, tempDir } from "./helpers.js";
 
 const t = tempDir();
 afterAll(() => t.cleanup());
@@ -21,13 +21,14 @@ describe("Litestream point-in-time restore (file:// replica, real binary)", () =
     const h = await startTkdb(fx.config);
     const ls = startReplication(cfg, "ignore");
     let between = "";
+    const [A, B] = [randomNonceId(), randomNonceId()];
     try {
       const c = caller(h.url, h.publicKey, fx.signClient);
-      await c.sign("revoke", { nonce: "AAAA" });
+      await c.sign("revoke", { nonce: A });
       await sleep(1500);
       between = new Date().toISOString();
       await sleep(1500);
-      await c.sign("revoke", { nonce: "BBBB" });
+      await c.sign("revoke", { nonce: B });
       await sleep(1500);
     } finally {
       const exited = new Promise((r) => ls.once("exit", r));
@@ -43,7 +44,7 @@ describe("Litestream point-in-time restore (file:// replica, real binary)", () =
       db.close();
       return rows.map((r) => r.nonce.toString("base64"));
     };
-    expect(await restoreAt(undefined, "latest.db")).toEqual(["AAAA", "BBBB"]);
-    expect(await restoreAt(between, "between.db")).toEqual(["AAAA"]);
+    expect(await restoreAt(undefined, "latest.db")).toEqual([A, B]);
+    expect(await restoreAt(between, "between.db")).toEqual([A]);
   });
 });

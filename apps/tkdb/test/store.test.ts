@@ -92,7 +92,7 @@ describe("storage and audit chain", () => {
     const s = new DrizzleStore(`${t.dir}/a.db`, backends[0]!);
     expect(() =>
       s.transaction(() => {
-        s.revoke(new Uint8Array([1]));
+        s.revoke(new Uint8Array([1]), null);
         s.appendAudit({ op: "revoke", actor: "", subject: "", details: {} }, 0);
         throw new Error("boom");
       }),

@@ -3,6 +3,7 @@
  * token (`FlyV1 …` header: the writer, or the reader plus its tkdb discharge) inside the encrypted
  * request. Only `resolve` ever returns secret values.
  */
+import { ClientError } from "./errors.js";
 import { NoiseRpc, type RpcOptions } from "./rpc.js";
 import type { Id } from "./tkdb.js";
 
@@ -24,6 +25,49 @@ export interface ResolveResult {
   app_version: number;
   secrets: { name: string; version: number; value: string }[];
   missing?: string[];
+}
+
+const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const utf8Strict = new TextDecoder("utf-8", { fatal: true });
+
+function badResponse(message: string): ClientError {
+  return new ClientError("bad_response", message);
+}
+
+/**
+ * A value as petsem sends it: standard base64 of its UTF-8 (`value_b64`; bounded size whatever
+ * the bytes). Decoded strictly, without Buffer, so the client runs anywhere. Errors never quote it.
+ */
+function decodeValue(entry: Record<string, unknown>): string {
+  const b64 = entry.value_b64;
+  // A petsem from before value_b64 sent the string itself.
+  if (b64 === undefined && typeof entry.value === "string") return entry.value;
+  if (typeof b64 !== "string" || !BASE64_RE.test(b64)) throw badResponse("resolve: a value is not base64");
+  const bin = atob(b64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  try {
+    return utf8Strict.decode(bytes);
+  } catch {
+    throw badResponse("resolve: a value is not UTF-8");
+  } finally {
+    bytes.fill(0);
+  }
+}
+
+function decodeResolve(raw: unknown): ResolveResult {
+  const r = raw as { app_version?: unknown; secrets?: unknown; missing?: unknown } | null;
+  if (typeof r !== "object" || r === null || typeof r.app_version !== "number" || !Array.isArray(r.secrets))
+    throw badResponse("resolve: malformed result");
+  const secrets = r.secrets.map((s: unknown) => {
+    const e = s as Record<string, unknown> | null;
+    if (typeof e !== "object" || e === null || typeof e.name !== "string" || typeof e.version !== "number")
+      throw badResponse("resolve: malformed secret");
+    return { name: e.name, version: e.version, value: decodeValue(e) };
+  });
+  const out: ResolveResult = { app_version: r.app_version, secrets };
+  if (Array.isArray(r.missing)) out.missing = r.missing.filter((n): n is string => typeof n === "string");
+  return out;
 }
 
 export class PetsemClient {
@@ -64,7 +108,7 @@ export class PetsemClient {
     );
   }
 
-  /** Names, versions and keyed digests; never values. */
+  /** Names, versions and digests (a random id per version, unrelated to the value); never values. */
   list(
     token: string,
     org: Id,
@@ -106,15 +150,23 @@ export class PetsemClient {
   /**
    * The only call that returns values: `header` is the reader token with its tkdb discharge; the
    * store must be at `minVersion` or later, or petsem refuses (`stale`) rather than answer older values.
+   * petsem sends values as base64; they are returned decoded, as strings.
    */
-  resolve(header: string, org: Id, app: Id, minVersion: number, names?: string[]): Promise<ResolveResult> {
-    return this.rpc.call("secrets", "resolve", {
+  async resolve(
+    header: string,
+    org: Id,
+    app: Id,
+    minVersion: number,
+    names?: string[],
+  ): Promise<ResolveResult> {
+    const raw = await this.rpc.call<unknown>("secrets", "resolve", {
       token: header,
       org: idStr(org),
       app: idStr(app),
       min_version: minVersion,
       ...(names ? { names } : {}),
     });
+    return decodeResolve(raw);
   }
 
   health(): Promise<{ status: string }> {

@@ -68,7 +68,12 @@ export class TkdbClient implements Authority {
     return { nonces: r.nonces as string[], cursor: str(r.cursor, "cursor") };
   }
 
-  /** A discharge for a third-party ticket tkdb can open, granted if `userHeader` allows org/app. */
+  /**
+   * A discharge for a third-party ticket tkdb can open (petsem's reader caveat), granted if the
+   * whole `userHeader` bundle verifies now and allows deploying org/app ("rw"). It lives at most
+   * tkdb's TTL (≤ 5 min) and never past the bundle's earliest expiry, and attests who asked
+   * (`UserTokenNonce` + `FlyioUserID`, or `ServiceTokenNonce` for a token with no user).
+   */
   async discharge(args: {
     ticket: Uint8Array | string;
     userHeader: string;
@@ -100,9 +105,22 @@ export class TkdbClient implements Authority {
     return this.rpc.call("sign", "mint", { org: id(org, "org"), caveats }, { mutating: true });
   }
 
-  /** Revokes a nonce (by nonceId, or by a token/header carrying it): its whole lineage dies. */
-  revoke(target: { nonce: string } | { token: string }): Promise<{ nonce: string; revoked: boolean }> {
-    return this.rpc.call("sign", "revoke", { ...target }, { mutating: true });
+  /**
+   * Revokes a nonce (by nonceId, or by a token/header carrying it): its whole lineage dies, and by
+   * default (`derived: true`) every service token strip made from it too; `derived: false` spares
+   * those. `derived` in the answer lists the service token nonces revoked with it; `requiredUntil`
+   * (unix seconds, or null) is the expiry tkdb recorded for the nonce when it minted it.
+   */
+  revoke(
+    target: { nonce: string } | { token: string },
+    opts: { derived?: boolean } = {},
+  ): Promise<{ nonce: string; revoked: boolean; derived: string[]; requiredUntil: number | null }> {
+    return this.rpc.call(
+      "sign",
+      "revoke",
+      { ...target, ...(opts.derived !== undefined ? { derived: opts.derived } : {}) },
+      { mutating: true },
+    );
   }
 
   /** Permission token + its auth discharge → a service token without expiry or auth caveat. */

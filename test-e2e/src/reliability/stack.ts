@@ -49,7 +49,13 @@ export function newKeys(): StackKeys {
   };
 }
 
-export function stackEnvs(dir: string, keys: StackKeys) {
+/**
+ * Both services' environments. petsem follows tkdb's revocation feed (PETSEM_TKDB_URL and
+ * PETSEM_TKDB_PUBLIC_KEY are required to serve with a shared key): pass tkdb's URL once it is
+ * known; until then the URL names a closed port, so a petsem started alone serves writes and
+ * refuses resolve with `unavailable`.
+ */
+export function stackEnvs(dir: string, keys: StackKeys, tkdbUrl = "http://127.0.0.1:9") {
   const tkdbEnv: Record<string, string> = {
     TKDB_HOST: "127.0.0.1",
     TKDB_PORT: "0",
@@ -67,17 +73,30 @@ export function stackEnvs(dir: string, keys: StackKeys) {
     PETSEM_NOISE_KEY: hex(keys.petsemNoise.secretKey),
     PETSEM_TKDB_SHARED_KEY: hex(keys.petsemShared),
     PETSEM_TKDB_LOCATION: TKDB_LOCATION,
+    PETSEM_TKDB_URL: tkdbUrl,
+    PETSEM_TKDB_PUBLIC_KEY: hex(keys.tkdbNoise.publicKey),
+    // a restarted tkdb is heard again within a second
+    PETSEM_TKDB_FEED_POLL_MS: "1000",
   };
   return { tkdbEnv, petsemEnv };
 }
 
-export async function startStack(prefix = "reliability"): Promise<Stack> {
+/** `extraEnv`: settings a test needs on top of the stack's (e.g. a short feed poll interval). */
+export async function startStack(
+  prefix = "reliability",
+  extraEnv: { tkdb?: Record<string, string>; petsem?: Record<string, string> } = {},
+): Promise<Stack> {
   const tmp = tempDir(prefix);
   const keys = newKeys();
-  const { tkdbEnv, petsemEnv } = stackEnvs(tmp.path, keys);
+  const envs = stackEnvs(tmp.path, keys);
+  const tkdbEnv = { ...envs.tkdbEnv, ...extraEnv.tkdb };
+  const petsemEnv = { ...envs.petsemEnv, ...extraEnv.petsem };
   const running: { tkdb?: RunningService; petsem?: RunningService } = {};
   try {
     running.tkdb = await startService("tkdb", tkdbEnv);
+    // petsem starts after tkdb and follows its revocation feed; a restarted tkdb keeps its port.
+    tkdbEnv.TKDB_PORT = new URL(running.tkdb.url).port;
+    petsemEnv.PETSEM_TKDB_URL = running.tkdb.url;
     running.petsem = await startService("petsem", petsemEnv);
   } catch (e) {
     await running.tkdb?.stop();

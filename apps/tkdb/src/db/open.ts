@@ -17,9 +17,15 @@ export interface OpenedDb {
 const MIGRATIONS = fileURLToPath(new URL("../../drizzle", import.meta.url));
 
 /**
- * Opens (creating if needed) the database: WAL, foreign keys, busy timeout, migrations applied.
- * A LiteFS replica's database is read-only and its schema comes from the primary, so with
- * `replica` no migration runs.
+ * Opens (creating if needed) the database: WAL, foreign keys, busy timeout, secure_delete,
+ * migrations applied. A LiteFS replica's database is read-only and its schema comes from the
+ * primary, so with `replica` no migration runs.
+ *
+ * secure_delete overwrites deleted rows and freed pages with zeros, and after the migration that
+ * drops the cleartext replay table a truncating checkpoint leaves no old page image in the WAL: a
+ * database from before the idempotency records were sealed keeps no cleartext token once opened
+ * (a Litestream replica taken before the upgrade still holds them: start a new generation and
+ * delete the old ones).
  */
 export function openDb(path: string, opts: { replica?: boolean } = {}): OpenedDb {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
@@ -28,7 +34,17 @@ export function openDb(path: string, opts: { replica?: boolean } = {}): OpenedDb
   sqlite.pragma("synchronous = FULL");
   sqlite.pragma("foreign_keys = ON");
   sqlite.pragma("busy_timeout = 5000");
+  sqlite.pragma("secure_delete = ON");
   const db = drizzle(sqlite, { schema });
-  if (!opts.replica) migrate(db, { migrationsFolder: MIGRATIONS });
+  if (!opts.replica) {
+    // A database from before sealed idempotency records still has the cleartext `replay` table:
+    // the migration overwrites and drops it; then the WAL is checkpointed and truncated once, so
+    // no old page image survives there either. (Only then: Litestream owns checkpoints otherwise.)
+    const hadCleartext =
+      sqlite.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'replay'").get() !==
+      undefined;
+    migrate(db, { migrationsFolder: MIGRATIONS });
+    if (hadCleartext) sqlite.pragma("wal_checkpoint(TRUNCATE)");
+  }
   return { db, sqlite, close: () => sqlite.close() };
 }

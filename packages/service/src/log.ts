@@ -1,0 +1,139 @@
+/**
+ * JSON-lines logger: one object per line, `{ts, level, msg, ...fields}`, written to a stream the
+ * caller gives (the app passes process.stderr; tests pass a buffer). Every field goes through
+ * redaction (log-redact.ts) before it is written, so a token passed by mistake never reaches the
+ * log. Logging never throws and never changes an outcome.
+ *
+ *   const log = createLogger({ stream: process.stderr, level: "info", base: { service: "tkdb" } });
+ *   const rpc = log.child({ api: "verify" });
+ *   const req = startRequest(rpc, "verify");
+ *   … req.done({ code: "revoked" });   // {"msg":"rpc","op":"verify","outcome":"refused","code":"revoked",…}
+ */
+import { type RedactOptions, redactValue, scrubString } from "./log-redact.js";
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+const RANK: Readonly<Record<LogLevel, number>> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export type LogFields = Readonly<Record<string, unknown>>;
+
+/** Anything with `write(string)`: process.stderr, a file stream, a test buffer. */
+export interface LogStream {
+  write(chunk: string): unknown;
+}
+
+export interface Logger {
+  readonly level: LogLevel;
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  log(level: LogLevel, msg: string, fields?: LogFields): void;
+  /** A logger whose lines all carry `fields` (a call's own fields win on a clash). */
+  child(fields: LogFields): Logger;
+}
+
+export interface LoggerOptions {
+  readonly stream: LogStream;
+  /** Lines below this level are dropped. Default "info". */
+  readonly level?: LogLevel;
+  /** Fields on every line (e.g. `{service: "tkdb"}`). */
+  readonly base?: LogFields;
+  /** Field names that hold public values (e.g. a client's public key) and skip redaction. */
+  readonly publicFields?: readonly string[];
+  /** Clock for `ts` (tests). Default `() => new Date()`. */
+  readonly now?: () => Date;
+}
+
+/** The line's own keys; a field with one of these names is written as `field.<name>`. */
+const RESERVED = new Set(["ts", "level", "msg"]);
+
+export function createLogger(opts: LoggerOptions): Logger {
+  const level = opts.level ?? "info";
+  if (!LOG_LEVELS.includes(level)) throw new TypeError(`unknown log level ${String(level)}`);
+  const redact: RedactOptions = { publicFields: new Set(opts.publicFields ?? []) };
+  const now = opts.now ?? (() => new Date());
+  const make = (bound: LogFields): Logger => {
+    const write = (lvl: LogLevel, msg: string, fields?: LogFields): void => {
+      if (RANK[lvl] < RANK[level]) return;
+      try {
+        const line: Record<string, unknown> = { ts: now().toISOString(), level: lvl, msg: scrubString(msg) };
+        const merged = redactValue({ ...bound, ...(fields ?? {}) }, redact) as Record<string, unknown>;
+        for (const [k, v] of Object.entries(merged)) line[RESERVED.has(k) ? `field.${k}` : k] = v;
+        opts.stream.write(`${JSON.stringify(line)}\n`);
+      } catch {
+        // A broken stream or an unserializable field must not turn a served request into a failure.
+      }
+    };
+    return {
+      level,
+      debug: (m, f) => write("debug", m, f),
+      info: (m, f) => write("info", m, f),
+      warn: (m, f) => write("warn", m, f),
+      error: (m, f) => write("error", m, f),
+      log: (l, m, f) => write(l, m, f),
+      child: (fields) => make({ ...bound, ...fields }),
+    };
+  };
+  return make(opts.base ?? {});
+}
+
+/** A logger that drops every line (tests, library defaults). */
+export const silentLogger: Logger = Object.freeze({
+  level: "error" as LogLevel,
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+  log: () => {},
+  child: () => silentLogger,
+});
+
+/** Parses a level name (for LOG_LEVEL-style variables); undefined when it is not one. */
+export function parseLogLevel(text: string): LogLevel | undefined {
+  const t = text.trim().toLowerCase();
+  return (LOG_LEVELS as readonly string[]).includes(t) ? (t as LogLevel) : undefined;
+}
+
+/** How a request ended: `ok`, `refused` (a typed refusal: bad input, no right) or `error` (internal). */
+export type RequestOutcome = "ok" | "refused" | "error";
+
+/** Codes that mean the service failed rather than refused (logged at error level). */
+const FAILURE_CODES = new Set(["internal", "storage", "integrity", "wrong_kek", "backup", "config"]);
+
+export interface RequestLog {
+  /** Writes the one line for this request; later calls do nothing. */
+  done(result?: { code?: string | undefined; fields?: LogFields }): void;
+}
+
+/**
+ * One line per request, `msg: "rpc"`, with `op`, `outcome`, `code` (when refused or failed) and
+ * `durationMs` (monotonic clock, to the microsecond). Failures log at error level, the rest info.
+ */
+export function startRequest(
+  log: Logger,
+  op: string,
+  fields?: LogFields,
+  clock: () => number = () => performance.now(),
+): RequestLog {
+  const t0 = clock();
+  let finished = false;
+  return {
+    done(result = {}) {
+      if (finished) return;
+      finished = true;
+      const code = result.code;
+      const outcome: RequestOutcome =
+        code === undefined ? "ok" : FAILURE_CODES.has(code) ? "error" : "refused";
+      const durationMs = Math.round((clock() - t0) * 1000) / 1000;
+      log.log(outcome === "error" ? "error" : "info", "rpc", {
+        ...(fields ?? {}),
+        ...(result.fields ?? {}),
+        op,
+        outcome,
+        ...(code === undefined ? {} : { code }),
+        durationMs,
+      });
+    },
+  };
+}
