@@ -42,7 +42,7 @@ interface ProfileNode {
   callFrame: CallFrame;
   children?: number[];
 }
-interface CpuProfile {
+export interface CpuProfile {
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
@@ -109,7 +109,8 @@ function classify(stack: CallFrame[]): Category {
   return viaCrypto ? "crypto" : "other";
 }
 
-const short = (url: string) => url.replace(/^file:\/\/.*?\/(node_modules\/\.pnpm\/[^/]+\/node_modules\/)?/, "");
+const short = (url: string) =>
+  url.replace(/^file:\/\/.*?\/(node_modules\/\.pnpm\/[^/]+\/node_modules\/)?/, "");
 
 export function attribute(profile: CpuProfile, rpcs: number): Breakdown {
   const byId = new Map<number, ProfileNode>();
@@ -153,7 +154,12 @@ export function attribute(profile: CpuProfile, rpcs: number): Breakdown {
     const f = (byId.get(id) as ProfileNode).callFrame;
     const where = f.url ? `${short(f.url)}:${f.lineNumber + 1}` : "(native)";
     const k = `${f.functionName} ${where}`;
-    const e = bySelf.get(k) ?? { fn: f.functionName || "(anonymous)", where, category: category(id) as Category, ms: 0 };
+    const e = bySelf.get(k) ?? {
+      fn: f.functionName || "(anonymous)",
+      where,
+      category: category(id) as Category,
+      ms: 0,
+    };
     e.ms += t / 1000;
     bySelf.set(k, e);
   }
@@ -161,10 +167,9 @@ export function attribute(profile: CpuProfile, rpcs: number): Breakdown {
     busyMs: Number((busy / 1000).toFixed(1)),
     perRpcUs: perRpc(busy),
     us: Object.fromEntries(CATEGORIES.map((c) => [c, perRpc(us[c])])) as Record<Category, number>,
-    share: Object.fromEntries(CATEGORIES.map((c) => [c, Number((us[c] / Math.max(1, busy)).toFixed(3))])) as Record<
-      Category,
-      number
-    >,
+    share: Object.fromEntries(
+      CATEGORIES.map((c) => [c, Number((us[c] / Math.max(1, busy)).toFixed(3))]),
+    ) as Record<Category, number>,
     top: [...bySelf.values()]
       .sort((a, b) => b.ms - a.ms)
       .slice(0, 12)
@@ -184,34 +189,38 @@ async function waitFor(path: () => string | undefined, what: string, timeoutMs =
   }
 }
 
-/** Profiles processes (started with the preload) over `run`, and returns each one's profile. */
-export async function profiled<T>(
-  dir: string,
-  pids: number[],
-  run: () => Promise<T>,
-): Promise<{ result: T; profiles: Map<number, CpuProfile> }> {
-  const before = new Set(readdirSync(dir));
-  for (const pid of pids) {
-    rmSync(join(dir, `${pid}.started`), { force: true });
-    process.kill(pid, "SIGUSR2");
-  }
-  for (const pid of pids) {
-    const f = join(dir, `${pid}.started`);
-    await waitFor(() => (existsSync(f) ? f : undefined), `profiler start in ${pid}`);
-  }
-  let result: T;
-  try {
-    result = await run();
-  } finally {
-    for (const pid of pids) process.kill(pid, "SIGUSR2");
-  }
-  const profiles = new Map<number, CpuProfile>();
-  for (const pid of pids) {
-    const file = await waitFor(
-      () => readdirSync(dir).find((f) => f.startsWith(`${pid}-`) && f.endsWith(".cpuprofile") && !before.has(f)),
-      `profile from ${pid}`,
-    );
-    profiles.set(pid, JSON.parse(readFileSync(join(dir, file), "utf8")) as CpuProfile);
-  }
-  return { result, profiles };
+/**
+ * A profiler over processes started with profile-preload.mjs: `start()` returns once every one is
+ * sampling, `stop()` returns each one's profile of the time between.
+ */
+export function profiler(dir: string, pids: number[]) {
+  let before = new Set<string>();
+  return {
+    async start(): Promise<void> {
+      before = new Set(readdirSync(dir));
+      for (const pid of pids) {
+        rmSync(join(dir, `${pid}.started`), { force: true });
+        process.kill(pid, "SIGUSR2");
+      }
+      for (const pid of pids) {
+        const f = join(dir, `${pid}.started`);
+        await waitFor(() => (existsSync(f) ? f : undefined), `profiler start in ${pid}`);
+      }
+    },
+    async stop(): Promise<Map<number, CpuProfile>> {
+      for (const pid of pids) process.kill(pid, "SIGUSR2");
+      const profiles = new Map<number, CpuProfile>();
+      for (const pid of pids) {
+        const file = await waitFor(
+          () =>
+            readdirSync(dir).find(
+              (f) => f.startsWith(`${pid}-`) && f.endsWith(".cpuprofile") && !before.has(f),
+            ),
+          `profile from ${pid}`,
+        );
+        profiles.set(pid, JSON.parse(readFileSync(join(dir, file), "utf8")) as CpuProfile);
+      }
+      return profiles;
+    },
+  };
 }

@@ -6,7 +6,8 @@
  * Local admin commands (act on TKDB_DATA_DIR's database directly with TKDB_KEK; audited as cli:<user>):
  *   org create <org>                         create an org root key (idempotent)
  *   token mint --org <id> [--caveats <json>] mint a permission token
- *   token revoke <nonceId|token|header>      revoke a nonce's whole lineage
+ *   token revoke <nonceId|token|header>      revoke a nonce's whole lineage and the service tokens
+ *                                            strip made from it
  * Offline:
  *   token inspect <token|header>             decode without verifying (like `fly tokens debug`)
  *   token attenuate <token> <caveats-json>   append caveats locally

@@ -18,7 +18,13 @@ import {
 } from "@tkdb/noise";
 import { Hono } from "hono";
 import { native, type Primitives } from "./crypto.js";
-import { MAX_DISCHARGE_TTL, type SignOp, signClientTable, type TkdbConfig, validDischargeTtl } from "./env.js";
+import {
+  MAX_DISCHARGE_TTL,
+  type SignOp,
+  signClientTable,
+  type TkdbConfig,
+  validDischargeTtl,
+} from "./env.js";
 import { ConfigError, TkdbError } from "./errors.js";
 import { assertPrimary, isPrimary } from "./litefs.js";
 import { createLogger, type Logger } from "./log.js";
@@ -95,9 +101,13 @@ export function createApp(deps: AppDeps, noiseSecretKey: Uint8Array): { app: Hon
   const signClients = signClientTable(config.signClients);
   for (const c of signClients)
     if (c.legacy)
-      log("warn", "signing client listed without ops: it may call every signing op; name its ops (key:op+op)", {
-        clientKey: Buffer.from(c.publicKey).toString("base64url"),
-      });
+      log(
+        "warn",
+        "signing client listed without ops: it may call every signing op; name its ops (key:op+op)",
+        {
+          clientKey: Buffer.from(c.publicKey).toString("base64url"),
+        },
+      );
   const sameKey = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
   /** Per-op allow-list, checked once the authenticated payload's op is known. */
   const signOp =
@@ -170,10 +180,22 @@ export function createApp(deps: AppDeps, noiseSecretKey: Uint8Array): { app: Hon
     // Any listed key may complete the handshake; which ops it may call is signOp's check.
     allowedClientKeys: (key: Uint8Array) => signClients.some((c) => sameKey(c.publicKey, key)),
     ops: tracedOps("sign", {
-      org_create: signOp("org_create", mutating(deps, "org_create", (a) => service.orgCreate(a))),
-      mint: signOp("mint", mutating(deps, "mint", (a) => service.mint(a))),
-      revoke: signOp("revoke", mutating(deps, "revoke", (a) => service.revoke(a))),
-      strip: signOp("strip", mutating(deps, "strip", (a) => service.strip(a))),
+      org_create: signOp(
+        "org_create",
+        mutating(deps, "org_create", (a) => service.orgCreate(a)),
+      ),
+      mint: signOp(
+        "mint",
+        mutating(deps, "mint", (a) => service.mint(a)),
+      ),
+      revoke: signOp(
+        "revoke",
+        mutating(deps, "revoke", (a) => service.revoke(a)),
+      ),
+      strip: signOp(
+        "strip",
+        mutating(deps, "strip", (a) => service.strip(a)),
+      ),
     }),
   });
   const app = new Hono();
@@ -206,9 +228,8 @@ function listen(
 ) {
   return new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
     // Request/header timeouts and connection caps: slow clients cannot hold the server.
-    const server = serve(
-      { fetch, hostname: host, port, serverOptions: httpServerOptions(limits) },
-      (info) => resolve({ server, port: info.port }),
+    const server = serve({ fetch, hostname: host, port, serverOptions: httpServerOptions(limits) }, (info) =>
+      resolve({ server, port: info.port }),
     );
     limitConnections(server, limits);
     server.once("error", reject);

@@ -48,7 +48,8 @@ export function portParser(min = 0): Parser<number> {
 }
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-const DNS_NAME = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const DNS_NAME =
+  /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 /** A listen or connect host: IPv4, IPv6 (no brackets) or a DNS name. */
 export function parseHost(text: string): string {
@@ -82,7 +83,9 @@ export function formatDuration(ms: number): string {
  * A duration in milliseconds: "90" (in `bareUnit`, seconds by default), "90s", "500ms", "5m",
  * "1h", or a sequence like "1h30m" (Go's form, as Litestream writes it). Bounds are inclusive.
  */
-export function durationParser(opts: { min?: number; max?: number; bareUnit?: "ms" | "s" } = {}): Parser<number> {
+export function durationParser(
+  opts: { min?: number; max?: number; bareUnit?: "ms" | "s" } = {},
+): Parser<number> {
   const min = opts.min ?? 0;
   const max = opts.max ?? 7 * 24 * 3_600_000;
   const range = `between ${formatDuration(min)} and ${formatDuration(max)}`;
@@ -92,7 +95,8 @@ export function durationParser(opts: { min?: number; max?: number; bareUnit?: "m
     if (/^\d{1,12}$/.test(t)) ms = Number(t) * (opts.bareUnit === "ms" ? 1 : 1000);
     else if (/^(\d{1,9}(ms|s|m|h))+$/.test(t)) {
       ms = 0;
-      for (const m of t.matchAll(/(\d+)(ms|s|m|h)/g)) ms += Number(m[1]) * (UNIT_MS[m[2] as string] as number);
+      for (const m of t.matchAll(/(\d+)(ms|s|m|h)/g))
+        ms += Number(m[1]) * (UNIT_MS[m[2] as string] as number);
     } else throw new KindError(`must be a duration such as 90, 90s, 500ms, 5m or 1h, ${range}`);
     if (!Number.isSafeInteger(ms) || ms < min || ms > max) throw new KindError(`must be a duration ${range}`);
     return ms;
@@ -144,7 +148,8 @@ export function urlParser(schemes: readonly string[] = ["http:", "https:"]): Par
 export function enumParser<const V extends string>(values: readonly V[]): Parser<V> {
   return (text) => {
     const t = text.trim();
-    if (!(values as readonly string[]).includes(t)) throw new KindError(`must be one of ${values.join(", ")}`);
+    if (!(values as readonly string[]).includes(t))
+      throw new KindError(`must be one of ${values.join(", ")}`);
     return t as V;
   };
 }

@@ -33,7 +33,11 @@ export class CryptoArgumentError extends TypeError {
 }
 
 /** noble-hashes `abytes`: asserts a Uint8Array (of `length` bytes when given), naming the argument. */
-export function abytes(value: unknown, length: number | undefined, title: string): asserts value is Uint8Array {
+export function abytes(
+  value: unknown,
+  length: number | undefined,
+  title: string,
+): asserts value is Uint8Array {
   if (!(value instanceof Uint8Array)) throw new CryptoArgumentError(`${title} must be a Uint8Array`);
   if (length !== undefined && value.length !== length) {
     throw new CryptoArgumentError(`${title} must be ${length} bytes`);
@@ -86,7 +90,12 @@ export function newNonce(): Uint8Array {
 }
 
 /** RFC 8439 §2.8 AEAD_CHACHA20_POLY1305 encrypt: returns ciphertext ‖ tag(16). */
-export function aeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+export function aeadSeal(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+): Uint8Array {
   abytes(key, KEY_LEN, "key");
   abytes(nonce, NONCE_LEN, "nonce");
   abytes(plaintext, undefined, "plaintext");

@@ -15,8 +15,8 @@
 export interface CodeInfo {
   readonly status: number;
   readonly meaning: string;
-  /** The broader code this one refines. */
-  readonly parent?: ErrorCode;
+  /** The broader code this one refines (a key of ERROR_CODES; checked by a test). */
+  readonly parent?: string;
   /** false: never sent to a client as such (becomes `internal`). Default true. */
   readonly wire?: boolean;
   /** Sent by @tkdb/noise itself, before or around the op (unchanged by this package). */
@@ -31,10 +31,18 @@ export const ERROR_CODES = {
   invalid_name: { status: 422, meaning: "a name breaks the naming rule", parent: "invalid_request" },
   reserved_name: { status: 422, meaning: "a name uses a reserved prefix", parent: "invalid_request" },
   too_large: { status: 413, meaning: "a value or request is over its size limit", parent: "invalid_request" },
-  too_many: { status: 413, meaning: "a batch or collection is over its entry limit", parent: "invalid_request" },
+  too_many: {
+    status: 413,
+    meaning: "a batch or collection is over its entry limit",
+    parent: "invalid_request",
+  },
   // Who is asking, and may they.
   unauthorized: { status: 401, meaning: "no valid token: malformed, wrong key, bad signature, expired" },
-  revoked: { status: 401, meaning: "the token (or one it descends from) was revoked", parent: "unauthorized" },
+  revoked: {
+    status: 401,
+    meaning: "the token (or one it descends from) was revoked",
+    parent: "unauthorized",
+  },
   forbidden: { status: 403, meaning: "the token or client key does not allow this operation" },
   // State.
   not_found: { status: 404, meaning: "no such org, app, secret or version" },
@@ -46,7 +54,11 @@ export const ERROR_CODES = {
     parent: "conflict",
   },
   // The service cannot answer now: retry later or elsewhere.
-  unavailable: { status: 503, meaning: "a dependency or the service is busy or unreachable", retryable: true },
+  unavailable: {
+    status: 503,
+    meaning: "a dependency or the service is busy or unreachable",
+    retryable: true,
+  },
   not_primary: {
     status: 503,
     meaning: "this node is a replica; writes go to the primary",
@@ -67,15 +79,29 @@ export const ERROR_CODES = {
   },
   // The service failed.
   internal: { status: 500, meaning: "unexpected failure (details only in the server's log)" },
-  integrity: { status: 500, meaning: "stored data failed authentication or a hash chain is broken", parent: "internal" },
-  config: { status: 500, meaning: "bad or missing configuration (startup, CLI)", parent: "internal", wire: false },
+  integrity: {
+    status: 500,
+    meaning: "stored data failed authentication or a hash chain is broken",
+    parent: "internal",
+  },
+  config: {
+    status: 500,
+    meaning: "bad or missing configuration (startup, CLI)",
+    parent: "internal",
+    wire: false,
+  },
   wrong_kek: {
     status: 500,
     meaning: "the key-encryption key does not open this database",
     parent: "internal",
     wire: false,
   },
-  storage: { status: 500, meaning: "the database cannot be opened or written", parent: "internal", wire: false },
+  storage: {
+    status: 500,
+    meaning: "the database cannot be opened or written",
+    parent: "internal",
+    wire: false,
+  },
   backup: { status: 500, meaning: "Litestream backup or restore failed", parent: "internal", wire: false },
   // HTTP/Noise framing (@tkdb/noise SERVER_ERROR_CODES): sent by the Noise handler, unchanged.
   bad_request: {
@@ -84,7 +110,12 @@ export const ERROR_CODES = {
     parent: "invalid_request",
     noise: true,
   },
-  op_mismatch: { status: 400, meaning: "the op in the payload differs from the path", parent: "invalid_request", noise: true },
+  op_mismatch: {
+    status: 400,
+    meaning: "the op in the payload differs from the path",
+    parent: "invalid_request",
+    noise: true,
+  },
   stale_request: {
     status: 400,
     meaning: "the request timestamp is outside the replay window (check the clock)",
@@ -99,7 +130,12 @@ export const ERROR_CODES = {
     parent: "invalid_request",
     noise: true,
   },
-  response_too_large: { status: 500, meaning: "the response is too large to frame", parent: "internal", noise: true },
+  response_too_large: {
+    status: 500,
+    meaning: "the response is too large to frame",
+    parent: "internal",
+    noise: true,
+  },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -168,7 +204,7 @@ export function codeIs(received: unknown, wanted: ErrorCode): boolean {
   let c: ErrorCode | undefined = canonicalCode(received);
   for (let i = 0; c !== undefined && i < 8; i++) {
     if (c === wanted) return true;
-    c = (ERROR_CODES[c] as CodeInfo).parent;
+    c = (ERROR_CODES[c] as CodeInfo).parent as ErrorCode | undefined;
   }
   return false;
 }

@@ -4,7 +4,7 @@
  * throws, never built from request input (an error that echoed a "name" once leaked a token:
  * secrets-model.md §2.3); `toWire` still scrubs them, and sends only allow-listed details.
  */
-import { canonicalCode, type CodeInfo, ERROR_CODES, type ErrorCode, isErrorCode } from "./errors-codes.js";
+import { type CodeInfo, canonicalCode, ERROR_CODES, type ErrorCode, isErrorCode } from "./errors-codes.js";
 import { containsMaterial, scrubString } from "./log-redact.js";
 
 /** Non-secret facts an error may carry to the client: limits, versions, the argument at fault. */
@@ -79,7 +79,7 @@ type DetailRule = (v: string | number | boolean) => boolean;
 const count: DetailRule = (v) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 const ident: DetailRule = (v) => typeof v === "string" && /^[A-Za-z_][A-Za-z0-9_.[\]-]{0,63}$/.test(v);
 const url: DetailRule = (v) => {
-  if (typeof v !== "string" || v.length > 512 || /[\s\u0000-\u001f]/.test(v)) return false;
+  if (typeof v !== "string" || v.length > 512 || !/^[\x21-\x7e]+$/.test(v)) return false;
   try {
     const u = new URL(v);
     return u.username === "" && u.password === "";

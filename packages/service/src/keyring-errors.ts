@@ -1,9 +1,11 @@
 /**
- * Errors of the keyring. Codes use petsem's vocabulary (`config`, `wrong_kek`, `integrity`,
- * `invalid_request`); messages are fixed text and key ids, never a key, a plaintext or a blob.
+ * Errors of the keyring: a `ServiceError` (the package's one error tree, errors.ts) with one of
+ * four codes. Messages are fixed text and key ids, never a key, a plaintext or a blob.
  */
+import { ServiceError } from "./errors.js";
+
 export type KeyringErrorCode =
-  /** a KEK is missing, malformed or given twice (startup only) */
+  /** a KEK is malformed or given twice (startup only) */
   | "config"
   /** no configured KEK opens this (the database or a blob was made under another KEK) */
   | "wrong_kek"
@@ -12,13 +14,11 @@ export type KeyringErrorCode =
   /** a caller passed a malformed binding, purpose or argument */
   | "invalid_request";
 
-export class KeyringError extends Error {
-  override readonly name: string = new.target.name;
-  readonly code: KeyringErrorCode;
+export class KeyringError extends ServiceError {
+  declare readonly code: KeyringErrorCode;
 
-  constructor(code: KeyringErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
+  constructor(code: KeyringErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options.cause === undefined ? {} : { cause: options.cause });
   }
 }
 

@@ -110,7 +110,8 @@ function encodePart(p: RowPart): Uint8Array {
 
 /** Checks a binding at the edge; the message names the field, never its value. */
 export function assertBinding(b: unknown): asserts b is Binding {
-  if (typeof b !== "object" || b === null) throw new KeyringError("invalid_request", "binding must be an object");
+  if (typeof b !== "object" || b === null)
+    throw new KeyringError("invalid_request", "binding must be an object");
   const { table, column, row } = b as Record<string, unknown>;
   if (typeof table !== "string" || !IDENT.test(table)) {
     throw new KeyringError("invalid_request", "binding.table must be an SQL identifier");

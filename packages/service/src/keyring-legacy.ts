@@ -67,7 +67,12 @@ export function openLegacyWithKek(kek: Uint8Array, f: LegacyFormat, blob: Uint8A
   switch (f.format) {
     case "tkdb-root-key":
       if (blob.length < NONCE_LEN + TAG_LEN) return null;
-      return aeadOpen(kek, blob.subarray(0, NONCE_LEN), blob.subarray(NONCE_LEN), tkdbRootKeyAad(f.org, f.kid));
+      return aeadOpen(
+        kek,
+        blob.subarray(0, NONCE_LEN),
+        blob.subarray(NONCE_LEN),
+        tkdbRootKeyAad(f.org, f.kid),
+      );
     case "tkdb-kek-check":
       if (blob.length !== NONCE_LEN + TAG_LEN) return null;
       return aeadOpen(
@@ -78,7 +83,12 @@ export function openLegacyWithKek(kek: Uint8Array, f: LegacyFormat, blob: Uint8A
       );
     case "petsem-wrapped-key": {
       if (blob.length !== PETSEM_WRAPPED_LEN || blob[0] !== PETSEM_V1) return null;
-      const key = legacyAesGcmOpen(kek, blob.subarray(1, 1 + NONCE_LEN), blob.subarray(1 + NONCE_LEN), petsemWrapAad(f));
+      const key = legacyAesGcmOpen(
+        kek,
+        blob.subarray(1, 1 + NONCE_LEN),
+        blob.subarray(1 + NONCE_LEN),
+        petsemWrapAad(f),
+      );
       return key !== null && key.length === KEY_LEN ? key : null;
     }
   }
@@ -102,7 +112,11 @@ const PETSEM_VALUE_HEADER = 1 + 4 + NONCE_LEN;
  * Values are under the app's DEK, not the KEK, so a KEK rotation leaves them as they are; only
  * the DEK's wrap changes. Throws `integrity` when it does not open.
  */
-export function openLegacyPetsemValue(dek: Uint8Array, at: LegacyPetsemValuePlace, sealed: Uint8Array): Uint8Array {
+export function openLegacyPetsemValue(
+  dek: Uint8Array,
+  at: LegacyPetsemValuePlace,
+  sealed: Uint8Array,
+): Uint8Array {
   if (!(dek instanceof Uint8Array) || dek.length !== KEY_LEN) {
     throw new KeyringError("invalid_request", "dek must be 32 bytes");
   }
@@ -110,13 +124,22 @@ export function openLegacyPetsemValue(dek: Uint8Array, at: LegacyPetsemValuePlac
     throw new KeyringError("invalid_request", "kid and version must be integers");
   }
   const fail = () => new KeyringError("integrity", "stored value failed authentication");
-  if (!(sealed instanceof Uint8Array) || sealed.length < PETSEM_VALUE_HEADER + TAG_LEN || sealed[0] !== PETSEM_V1) {
+  if (
+    !(sealed instanceof Uint8Array) ||
+    sealed.length < PETSEM_VALUE_HEADER + TAG_LEN ||
+    sealed[0] !== PETSEM_V1
+  ) {
     throw fail();
   }
   const view = new DataView(sealed.buffer, sealed.byteOffset, sealed.byteLength);
   if (view.getUint32(1, false) !== at.kid >>> 0) throw fail();
   const aad = utf8.encode(`petsem/v1|${at.org}|${at.app}|${at.name}|${at.version}`);
-  const pt = legacyAesGcmOpen(dek, sealed.subarray(5, PETSEM_VALUE_HEADER), sealed.subarray(PETSEM_VALUE_HEADER), aad);
+  const pt = legacyAesGcmOpen(
+    dek,
+    sealed.subarray(5, PETSEM_VALUE_HEADER),
+    sealed.subarray(PETSEM_VALUE_HEADER),
+    aad,
+  );
   if (pt === null) throw fail();
   return pt;
 }

@@ -11,7 +11,16 @@
  * Each KEK gives one subkey per purpose (HKDF-SHA256, info "tkdb-service/kek/v1/<purpose>") and
  * a key id (info "tkdb-service/kek/v1/kid", 8 bytes). The KEK itself never encrypts anything.
  */
-import { constantTimeEqual, hkdfSha256, hmacSha256, KEY_LEN, newNonce, wipe, aeadOpen as xOpen, aeadSeal as xSeal } from "./crypto.js";
+import {
+  constantTimeEqual,
+  hkdfSha256,
+  hmacSha256,
+  KEY_LEN,
+  newNonce,
+  wipe,
+  aeadOpen as xOpen,
+  aeadSeal as xSeal,
+} from "./crypto.js";
 import { KeyringError } from "./keyring-errors.js";
 import {
   type Binding,
@@ -141,7 +150,8 @@ export class Keyring {
   seal(purpose: Purpose, plaintext: Uint8Array, binding: Binding, opts: { kid?: KeyId } = {}): Uint8Array {
     const e = this.#sealer(opts.kid);
     const key = this.#subkey(e, purpose);
-    if (!(plaintext instanceof Uint8Array)) throw new KeyringError("invalid_request", "plaintext must be bytes");
+    if (!(plaintext instanceof Uint8Array))
+      throw new KeyringError("invalid_request", "plaintext must be bytes");
     if (plaintext.length > MAX_PLAINTEXT) throw new KeyringError("invalid_request", "plaintext is too large");
     const nonce = newNonce();
     return buildBlob(e.kid, nonce, xSeal(key, nonce, plaintext, sealAad(e.kid, purpose, binding)));
@@ -241,7 +251,10 @@ export class Keyring {
    */
   fingerprint(parts: readonly (string | Uint8Array)[], opts: { kid?: KeyId } = {}): Uint8Array {
     const e = this.#sealer(opts.kid);
-    return buildFingerprint(e.kid, hmacSha256(this.#subkey(e, "idempotency-fingerprint"), fingerprintMessage(parts)));
+    return buildFingerprint(
+      e.kid,
+      hmacSha256(this.#subkey(e, "idempotency-fingerprint"), fingerprintMessage(parts)),
+    );
   }
 
   /** Whether `stored` is the fingerprint of `parts` (constant time). `wrong_kek` if its KEK is gone. */
@@ -250,7 +263,8 @@ export class Keyring {
     const kid = fingerprintKid(stored);
     if (kid === undefined) throw new KeyringError("integrity", "not a fingerprint");
     const e = this.#byKid(kid);
-    if (e === undefined) throw new KeyringError("wrong_kek", `fingerprint made under KEK ${hex(kid)}, not configured`);
+    if (e === undefined)
+      throw new KeyringError("wrong_kek", `fingerprint made under KEK ${hex(kid)}, not configured`);
     const mac = hmacSha256(this.#subkey(e, "idempotency-fingerprint"), fingerprintMessage(parts));
     return constantTimeEqual(buildFingerprint(e.kid, mac), stored);
   }
@@ -290,7 +304,8 @@ export class Keyring {
   #sealer(kid: KeyId | undefined): Entry {
     if (kid === undefined) return this.#role("current");
     const e = this.#live().find((x) => x.kidHex === kid);
-    if (e === undefined) throw new KeyringError("wrong_kek", `KEK ${String(kid).slice(0, 16)} is not configured`);
+    if (e === undefined)
+      throw new KeyringError("wrong_kek", `KEK ${String(kid).slice(0, 16)} is not configured`);
     if (e.role === "retired") {
       throw new KeyringError("wrong_kek", `KEK ${kid} is retired: it opens, it never seals`);
     }
@@ -302,7 +317,6 @@ export class Keyring {
     if (k === undefined) throw new KeyringError("invalid_request", "unknown purpose");
     return k;
   }
-
 }
 
 function wipeEntry(e: Entry): void {

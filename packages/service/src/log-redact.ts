@@ -120,7 +120,13 @@ export function redactValue(value: unknown, opts: RedactOptions = {}): unknown {
   return walk(value, opts, 0, new WeakSet<object>(), false);
 }
 
-function walk(value: unknown, opts: RedactOptions, depth: number, seen: WeakSet<object>, pub: boolean): unknown {
+function walk(
+  value: unknown,
+  opts: RedactOptions,
+  depth: number,
+  seen: WeakSet<object>,
+  pub: boolean,
+): unknown {
   if (value === null || value === undefined) return value;
   switch (typeof value) {
     case "string":

@@ -29,7 +29,7 @@ process.once("message", async (o) => {
       version: require("autocannon/package.json").version,
     });
   } catch (e) {
-    process.send({ type: "failed", message: String(e && e.message) });
+    process.send({ type: "failed", message: String(e?.message) });
   }
 });
 process.on("disconnect", () => process.exit(0));

@@ -29,6 +29,10 @@ export interface DistOptions {
   serverPids?: number[];
   /** Timeout for a worker's setup and warm-up. */
   prepareTimeoutMs?: number;
+  /** Called once every worker is warm, just before "go" (e.g. to start a profiler). */
+  beforeGo?: () => Promise<void>;
+  /** Called as soon as every worker has answered (e.g. to stop a profiler). */
+  afterRun?: () => Promise<void>;
 }
 
 export interface DistResult {
@@ -131,6 +135,7 @@ export async function runDistributed(o: DistOptions): Promise<DistResult> {
     if (warmOps === 0 && warmErrors > 0)
       throw new Error(`${o.name}: every warm-up operation failed: ${readies[0]?.errorSamples.join(" | ")}`);
 
+    await o.beforeGo?.();
     const pids = o.serverPids ?? [];
     const results = workers.map((w) => nextMessage(w, "result", o.maxMs + 120_000));
     const cpu0 = pids.map(cpuSeconds);
@@ -139,6 +144,7 @@ export async function runDistributed(o: DistOptions): Promise<DistResult> {
     const rs: ResultMsg[] = await Promise.all(results);
     const wall = (performance.now() - t0) / 1000;
     const serverCpu = pids.reduce((s, p, k) => s + (cpuSeconds(p) - (cpu0[k] as number)), 0);
+    await o.afterRun?.();
 
     const total = rs.reduce((n, r) => n + r.latencies.length, 0);
     const all = new Float64Array(total);

@@ -17,7 +17,8 @@ export async function prepareFlow(
   const a = stack.actors;
   await a.admin.orgCreate(opts.org);
   const userHeaders: string[] = [];
-  for (let u = 0; u < opts.users; u++) userHeaders.push((await loginUser(a, opts.org, BigInt(1000 + u))).header);
+  for (let u = 0; u < opts.users; u++)
+    userHeaders.push((await loginUser(a, opts.org, BigInt(1000 + u))).header);
   const values: Record<string, string> = {};
   for (let s = 0; s < opts.secretCount; s++) values[`SECRET_${s}`] = `value-${s}-${"x".repeat(40)}`;
   const { app_version } = await a.secrets.set(writerFor(a, opts.org, opts.app), opts.org, opts.app, values);

@@ -4,8 +4,9 @@
  * of the count is done or its time is up. Every latency is kept (no sampling); errors are counted
  * apart with their first messages. It never prints a token or a secret.
  */
-import { buildOp, type Op } from "./workloads.js";
+
 import { errorText, type FromWorker, type PrepareMsg, type ToWorker } from "./protocol.js";
+import { buildOp, type Op } from "./workloads.js";
 
 const send = (m: FromWorker) => process.send?.(m);
 

@@ -70,7 +70,10 @@ function poolFetch(pools: Pools): typeof fetch {
   return f as typeof fetch;
 }
 
-const key = (e: EndpointSpec) => ({ url: e.url, serverPublicKey: new Uint8Array(Buffer.from(e.publicKeyHex, "hex")) });
+const key = (e: EndpointSpec) => ({
+  url: e.url,
+  serverPublicKey: new Uint8Array(Buffer.from(e.publicKeyHex, "hex")),
+});
 
 async function flowOps(flow: FlowSpec, fetchImpl: typeof fetch | undefined) {
   const tkdb = new TkdbClient({
@@ -78,7 +81,10 @@ async function flowOps(flow: FlowSpec, fetchImpl: typeof fetch | undefined) {
     registry: flyRegistry,
     ...(fetchImpl ? { fetch: fetchImpl } : {}),
   });
-  const secrets = new PetsemClient({ endpoints: [key(flow.petsem)], ...(fetchImpl ? { fetch: fetchImpl } : {}) });
+  const secrets = new PetsemClient({
+    endpoints: [key(flow.petsem)],
+    ...(fetchImpl ? { fetch: fetchImpl } : {}),
+  });
   const reader = one(flow.reader);
   const ticket = reader.thirdPartyTickets().get(TKDB_LOCATION)?.[0];
   if (!ticket) throw new Error("the reader token has no tkdb caveat");

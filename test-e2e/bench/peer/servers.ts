@@ -88,7 +88,10 @@ export interface Peer extends ProcServer {
 export async function startPeer(): Promise<Peer> {
   const clientId = "bench-client";
   const clientSecret = randomBytes(32).toString("base64url");
-  const s = await startProcServer("oidc-peer.mjs", { PEER_CLIENT_ID: clientId, PEER_CLIENT_SECRET: clientSecret });
+  const s = await startProcServer("oidc-peer.mjs", {
+    PEER_CLIENT_ID: clientId,
+    PEER_CLIENT_SECRET: clientSecret,
+  });
   try {
     const basic = `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString("base64")}`;
     const r = await fetch(`${s.url}/token`, {
@@ -101,8 +104,9 @@ export async function startPeer(): Promise<Peer> {
       throw new Error(`the peer issued no access token (HTTP ${r.status})`);
     // Opaque: not a JWT (introspection refuses structured tokens anyway).
     if (j.access_token.split(".").length === 3) throw new Error("the peer issued a structured token");
-    const version = (createRequire(join(here, "oidc-peer.mjs"))("oidc-provider/package.json") as { version: string })
-      .version;
+    const version = (
+      createRequire(join(here, "oidc-peer.mjs"))("oidc-provider/package.json") as { version: string }
+    ).version;
     return {
       ...s,
       name: "oidc-provider",

@@ -514,9 +514,14 @@ describe("faults: restart on a Litestream restore after kill -9", () => {
     let stop = false;
     const burst = (async () => {
       for (let i = 0; !stop; i++) {
+        // A well-formed Fly nonce [kid(16), rnd(16), false] (tkdb refuses anything else).
         const nonce =
           burstTargets[i]?.nonce ??
-          Buffer.from(Array.from({ length: 24 }, () => Math.floor(r() * 256))).toString("base64");
+          Buffer.from([
+            0x93,
+            ...[0, 1].flatMap(() => [0xc4, 16, ...Array.from({ length: 16 }, () => Math.floor(r() * 256))]),
+            0xc2,
+          ]).toString("base64");
         inFlight = nonce;
         try {
           await admin.revoke({ nonce });
