@@ -12,7 +12,11 @@ export interface CommandIo {
 }
 
 /** `audit verify`: prints one JSON line; exit 0 when the log verifies, 1 otherwise. */
-export async function auditVerifyCommand(dir: string, io: CommandIo, opts: { firstSeq?: number } = {}): Promise<number> {
+export async function auditVerifyCommand(
+  dir: string,
+  io: CommandIo,
+  opts: { firstSeq?: number } = {},
+): Promise<number> {
   const r = await verify(dir, { live: true, ...opts });
   io.out(`${JSON.stringify(r)}\n`);
   return r.ok ? 0 : 1;
@@ -31,8 +35,15 @@ export interface ExportCommandOptions {
  * `audit export`: the log as `_bulk` NDJSON on standard output, or shipped to `shipUrl` (then one
  * JSON line with the counts). Refuses a log that does not verify (exit 1 with the reason).
  */
-export async function auditExportCommand(dir: string, opts: ExportCommandOptions, io: CommandIo): Promise<number> {
-  const docs = exportBulk(dir, { indexPrefix: opts.indexPrefix, ...(opts.fromSeq ? { fromSeq: opts.fromSeq } : {}) });
+export async function auditExportCommand(
+  dir: string,
+  opts: ExportCommandOptions,
+  io: CommandIo,
+): Promise<number> {
+  const docs = exportBulk(dir, {
+    indexPrefix: opts.indexPrefix,
+    ...(opts.fromSeq ? { fromSeq: opts.fromSeq } : {}),
+  });
   if (opts.shipUrl === undefined) {
     for await (const d of docs) io.out(d);
     return 0;

@@ -24,13 +24,14 @@ export type AuditErrorCode =
   | "conflict";
 
 export class AuditError extends Error {
-  override readonly name: string = new.target.name;
+  override readonly name: string;
   constructor(
     readonly code: AuditErrorCode,
     message: string,
     options?: { cause?: unknown },
   ) {
     super(message, options);
+    this.name = new.target.name;
   }
 }
 

@@ -142,7 +142,8 @@ function text(re: RegExp, screen = true): Check {
 }
 
 const uint: Check = (v, field) => {
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) refuse(field, "must be a non-negative integer");
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0)
+    refuse(field, "must be a non-negative integer");
 };
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.:@+/-]{0,127}$/;
@@ -154,7 +155,8 @@ const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,254}$/;
 const kid: Check = (v, field) => {
   text(/^[A-Za-z0-9+/]{2,32}={0,2}$/, false)(v, field);
   const n = Buffer.from(v as string, "base64");
-  if (n.length === 0 || n.length > 24 || n.toString("base64") !== v) refuse(field, "must be a key id of 1-24 bytes");
+  if (n.length === 0 || n.length > 24 || n.toString("base64") !== v)
+    refuse(field, "must be a key id of 1-24 bytes");
 };
 
 const nonce: Check = (v, field) => {
@@ -293,4 +295,28 @@ export function cliActor(user: string): string {
   const actor = `cli:${user}`;
   CALLER_CHECKS.actor?.(actor, "actor");
   return actor;
+}
+
+const ID_FIELDS = [
+  "subject",
+  "org",
+  "app",
+  "rid",
+  "user",
+  "kid",
+  "nonce",
+  "tail_sha256_prefix",
+  "parent_nonce",
+  "location",
+  "names",
+  "version",
+  "count",
+  "cursor",
+] as const satisfies readonly (keyof AuditIds)[];
+
+/** The identity fields of a line, copied onto the outcome `reconcile` writes for it. */
+export function idsOf(line: AuditLine): AuditIds {
+  const out: Record<string, unknown> = {};
+  for (const f of ID_FIELDS) if (line[f] !== undefined) out[f] = line[f];
+  return out as AuditIds;
 }

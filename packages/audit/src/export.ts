@@ -21,7 +21,9 @@ import { verify } from "./verify.js";
 export const EXPORT_FIELDS = { "@timestamp": "date", event_id: "keyword" } as const;
 
 export function eventId(doc: { node: string; seq: number; hash: string; kind: string }): string {
-  return doc.kind === "head" ? `${doc.node}:head:${doc.seq}` : `${doc.node}:${doc.seq}:${doc.hash.slice(0, 16)}`;
+  return doc.kind === "head"
+    ? `${doc.node}:head:${doc.seq}`
+    : `${doc.node}:${doc.seq}:${doc.hash.slice(0, 16)}`;
 }
 
 export function indexName(prefix: string, ts: string): string {
@@ -105,7 +107,8 @@ function bulkUrl(url: string): string {
   } catch {
     throw new AuditError("invalid_request", "the _bulk URL does not parse");
   }
-  if (u.protocol !== "http:" && u.protocol !== "https:") throw new AuditError("invalid_request", "the _bulk URL must be http(s)");
+  if (u.protocol !== "http:" && u.protocol !== "https:")
+    throw new AuditError("invalid_request", "the _bulk URL must be http(s)");
   if (u.username !== "" || u.password !== "")
     throw new AuditError("invalid_request", "credentials go in headers, not in the _bulk URL");
   if (!u.pathname.endsWith("/_bulk")) u.pathname = `${u.pathname.replace(/\/$/, "")}/_bulk`;
@@ -127,7 +130,8 @@ export async function ship(
 ): Promise<ShipResult> {
   const target = bulkUrl(url);
   const size = opts.batch ?? 500;
-  if (!Number.isSafeInteger(size) || size < 1) throw new AuditError("invalid_request", "batch must be a positive integer");
+  if (!Number.isSafeInteger(size) || size < 1)
+    throw new AuditError("invalid_request", "batch must be a positive integer");
   const totals = { documents: 0, created: 0, duplicates: 0 };
   let batch: string[] = [];
   const send = async () => {
@@ -166,7 +170,12 @@ async function sendBatch(target: string, docs: readonly string[], opts: ShipOpti
     if (res.status === 429 || res.status >= 500) continue;
     if (res.status !== 200) throw new AuditError("unavailable", `_bulk answered status ${res.status}`);
     const body = (await res.json().catch(() => null)) as { errors?: unknown; items?: unknown } | null;
-    if (body === null || typeof body.errors !== "boolean" || !Array.isArray(body.items) || body.items.length !== todo.length)
+    if (
+      body === null ||
+      typeof body.errors !== "boolean" ||
+      !Array.isArray(body.items) ||
+      body.items.length !== todo.length
+    )
       throw new AuditError("unavailable", "_bulk answered something that is not a bulk response");
     const retry: string[] = [];
     body.items.forEach((raw, i) => {
@@ -185,6 +194,10 @@ async function sendBatch(target: string, docs: readonly string[], opts: ShipOpti
       throw new AuditError("unavailable", "_bulk said no errors but an item failed");
     todo = retry;
   }
-  if (todo.length > 0) throw new AuditError("unavailable", `_bulk did not take ${todo.length} documents after ${attempts} attempts`);
+  if (todo.length > 0)
+    throw new AuditError(
+      "unavailable",
+      `_bulk did not take ${todo.length} documents after ${attempts} attempts`,
+    );
   return { created, duplicates };
 }

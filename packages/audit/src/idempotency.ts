@@ -103,13 +103,14 @@ export class IdempotencyRecords {
   private readonly stmts;
 
   constructor(
-    private readonly db: Database.Database,
+    db: Database.Database,
     private readonly opts: IdempotencyOptions,
   ) {
     this.ttlMs = opts.ttlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS;
     this.maxPerClient = opts.maxPerClient ?? DEFAULT_MAX_PER_CLIENT;
     this.clock = opts.clock ?? Date.now;
-    if (!(Number.isSafeInteger(this.ttlMs) && this.ttlMs > 0)) throw new AuditError("invalid_request", "ttlMs must be positive");
+    if (!(Number.isSafeInteger(this.ttlMs) && this.ttlMs > 0))
+      throw new AuditError("invalid_request", "ttlMs must be positive");
     if (!(Number.isSafeInteger(this.maxPerClient) && this.maxPerClient > 0))
       throw new AuditError("invalid_request", "maxPerClient must be positive");
     const t = IDEMPOTENCY_TABLE;
@@ -162,7 +163,13 @@ export class IdempotencyRecords {
   }
 
   /** Stores the result of a miss (in the same transaction as the effect). */
-  store(clientKey: string, rid: string, op: string, miss: { fingerprint: Uint8Array }, result: unknown): void {
+  store(
+    clientKey: string,
+    rid: string,
+    op: string,
+    miss: { fingerprint: Uint8Array },
+    result: unknown,
+  ): void {
     this.check(clientKey, rid, op);
     const now = this.clock();
     this.checkBound(clientKey, now);

@@ -63,7 +63,8 @@ async function newestSegment(dir: string, segments: Segment[]) {
     const path = join(dir, seg.name);
     const split = await readSplit(path);
     tornBytes += await cutTornTail(path, split);
-    if (split.lines.length > 0) return { seg, lines: split.lines, bytes: split.size - split.tail.length, tornBytes };
+    if (split.lines.length > 0)
+      return { seg, lines: split.lines, bytes: split.size - split.tail.length, tornBytes };
     await removeEmptySegment(dir, seg.name);
     segments.pop();
   }

@@ -17,6 +17,8 @@ export interface PendingLine {
 export class SegmentWriter {
   private fh: FileHandle | null = null;
   private name = "";
+  /** fdatasync calls so far: with group commit, fewer than durable appends. */
+  syncs = 0;
 
   constructor(private readonly dir: string) {}
 
@@ -37,6 +39,7 @@ export class SegmentWriter {
       let off = 0;
       while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
       await fh.datasync();
+      this.syncs++;
       i = j;
     }
   }

@@ -51,12 +51,20 @@ export interface VerifyOptions {
 type Failure = Extract<VerifyResult, { ok: false }>;
 
 /** Checks one line against the one before it (or the expected start). */
-function follow(line: AuditLine, expectSeq: number, expectPrev: string | null): [VerifyFailure, string] | null {
+function follow(
+  line: AuditLine,
+  expectSeq: number,
+  expectPrev: string | null,
+): [VerifyFailure, string] | null {
   if (line.seq > expectSeq) return ["seq_gap", `seq ${line.seq} where ${expectSeq} was due (lines deleted)`];
   if (line.seq < expectSeq) return ["seq_gap", `seq ${line.seq} where ${expectSeq} was due (reordered)`];
   if (expectPrev !== null && line.prev !== expectPrev)
     return ["prev_mismatch", `seq ${line.seq} does not chain onto the line before`];
-  if (line.kind === "checkpoint" && expectPrev !== null && (line.head_seq !== line.seq - 1 || line.head_hash !== line.prev))
+  if (
+    line.kind === "checkpoint" &&
+    expectPrev !== null &&
+    (line.head_seq !== line.seq - 1 || line.head_hash !== line.prev)
+  )
     return ["bad_line", `checkpoint at seq ${line.seq} names another head`];
   return null;
 }
@@ -96,21 +104,38 @@ export async function verify(dir: string, opts: VerifyOptions = {}): Promise<Ver
     const split = await readSplit(join(dir, seg.name));
     for (const [n, text] of split.lines.entries()) {
       const parsed = parseLine(text);
-      if (!parsed.ok) return fail({ failure: failed(parsed), reason: parsed.reason, file: seg.name, line: n + 1 });
+      if (!parsed.ok)
+        return fail({ failure: failed(parsed), reason: parsed.reason, file: seg.name, line: n + 1 });
       const bad = follow(parsed.line, expectSeq, prev);
-      if (bad) return fail({ failure: bad[0], reason: bad[1], file: seg.name, line: n + 1, seq: parsed.line.seq });
+      if (bad)
+        return fail({ failure: bad[0], reason: bad[1], file: seg.name, line: n + 1, seq: parsed.line.seq });
       if (n === 0 && parsed.line.kind !== "checkpoint")
-        return fail({ failure: "bad_line", reason: "a segment must begin with a checkpoint", file: seg.name, line: 1 });
+        return fail({
+          failure: "bad_line",
+          reason: "a segment must begin with a checkpoint",
+          file: seg.name,
+          line: 1,
+        });
       const h = wanted.get(parsed.line.seq);
       if (h !== undefined && h.hash !== parsed.line.hash)
-        return fail({ failure: "hash_mismatch", reason: `checkpoint names another line at seq ${h.seq}`, file: seg.name, line: n + 1 });
+        return fail({
+          failure: "hash_mismatch",
+          reason: `checkpoint names another line at seq ${h.seq}`,
+          file: seg.name,
+          line: n + 1,
+        });
       prev = parsed.line.hash;
       head = { seq: parsed.line.seq, hash: parsed.line.hash };
       expectSeq++;
       lines++;
     }
     if (split.tail.length > 0 && !(last && opts.live))
-      return fail({ failure: "torn_line", reason: "a partial line after the last newline", file: seg.name, line: split.lines.length + 1 });
+      return fail({
+        failure: "torn_line",
+        reason: "a partial line after the last newline",
+        file: seg.name,
+        line: split.lines.length + 1,
+      });
     if (split.lines.length === 0 && !last)
       return fail({ failure: "rotated_file_missing", reason: "an empty rotated segment", file: seg.name });
   }
@@ -151,12 +176,16 @@ export function verifyShipped(docs: Iterable<unknown>, opts: { firstSeq?: number
   const byNode = new Map<string, { lines: Map<number, AuditLine>; heads: HeadRecord[] }>();
   const group = (node: string) => {
     let g = byNode.get(node);
-    if (g === undefined) byNode.set(node, (g = { lines: new Map(), heads: [] }));
+    if (g === undefined) {
+      g = { lines: new Map(), heads: [] };
+      byNode.set(node, g);
+    }
     return g;
   };
   const nodes: ShippedResult["nodes"] = [];
   for (const doc of docs) {
-    if (typeof doc !== "object" || doc === null) return { ok: false, nodes, failure: "bad_line", reason: "not a document" };
+    if (typeof doc !== "object" || doc === null)
+      return { ok: false, nodes, failure: "bad_line", reason: "not a document" };
     const text = canonicalJson(stripExport(doc as Record<string, unknown>));
     const head = parseHeadRecord(text);
     if (head !== undefined) {
@@ -169,7 +198,14 @@ export function verifyShipped(docs: Iterable<unknown>, opts: { firstSeq?: number
     const lines = group(p.line.node).lines;
     const seen = lines.get(p.line.seq);
     if (seen !== undefined && seen.hash !== p.line.hash)
-      return { ok: false, nodes, failure: "fork", reason: `two different lines at seq ${p.line.seq}`, node: p.line.node, seq: p.line.seq };
+      return {
+        ok: false,
+        nodes,
+        failure: "fork",
+        reason: `two different lines at seq ${p.line.seq}`,
+        node: p.line.node,
+        seq: p.line.seq,
+      };
     lines.set(p.line.seq, p.line);
   }
   for (const [node, g] of byNode) {
@@ -184,9 +220,23 @@ export function verifyShipped(docs: Iterable<unknown>, opts: { firstSeq?: number
     const end = expectSeq - 1;
     for (const h of g.heads) {
       if (h.seq > end)
-        return { ok: false, nodes, failure: "truncated", reason: `checkpoint names seq ${h.seq}, the stream ends at seq ${end}`, node, seq: h.seq };
+        return {
+          ok: false,
+          nodes,
+          failure: "truncated",
+          reason: `checkpoint names seq ${h.seq}, the stream ends at seq ${end}`,
+          node,
+          seq: h.seq,
+        };
       if (h.seq >= (opts.firstSeq ?? 1) && g.lines.get(h.seq)?.hash !== h.hash)
-        return { ok: false, nodes, failure: "hash_mismatch", reason: `checkpoint names another line at seq ${h.seq}`, node, seq: h.seq };
+        return {
+          ok: false,
+          nodes,
+          failure: "hash_mismatch",
+          reason: `checkpoint names another line at seq ${h.seq}`,
+          node,
+          seq: h.seq,
+        };
     }
     nodes.push({ node, lines: g.lines.size, head: end > 0 ? { seq: end, hash: prev ?? "" } : null });
   }

@@ -26,9 +26,9 @@ import { AuditError } from "./errors.js";
 import {
   AUDIT_FORMAT_VERSION,
   type AuditEventInput,
-  type AuditIds,
   type AuditLine,
   type AuditOutcome,
+  idsOf,
   parseEventInput,
 } from "./event.js";
 import { appendHead, releaseLock, segmentName, takeLock } from "./files.js";
@@ -69,29 +69,6 @@ export interface CounterKey {
 
 const MAX_COUNTER_KEYS = 10_000;
 
-const ID_FIELDS = [
-  "subject",
-  "org",
-  "app",
-  "rid",
-  "user",
-  "kid",
-  "nonce",
-  "tail_sha256_prefix",
-  "parent_nonce",
-  "location",
-  "names",
-  "version",
-  "count",
-  "cursor",
-] as const satisfies readonly (keyof AuditIds)[];
-
-/** The identity fields of a line, copied onto the outcome `reconcile` writes for it. */
-function idsOf(line: AuditLine): AuditIds {
-  const out: Record<string, unknown> = {};
-  for (const f of ID_FIELDS) if (line[f] !== undefined) out[f] = line[f];
-  return out as AuditIds;
-}
 const openDirs = new Set<string>();
 
 export class AuditLog {
@@ -150,7 +127,13 @@ export class AuditLog {
       const log = new AuditLog(dir, opts.node, opts, state, state.tornBytes);
       if (state.head === undefined) log.chainCheckpoint();
       if (state.tornBytes > 0)
-        log.chain({ kind: "event", op: "audit_repair", actor: "system", outcome: "ok", count: state.tornBytes });
+        log.chain({
+          kind: "event",
+          op: "audit_repair",
+          actor: "system",
+          outcome: "ok",
+          count: state.tornBytes,
+        });
       await log.flush();
       if (opts.timers !== false) log.startTimers(opts);
       return log;
@@ -162,7 +145,7 @@ export class AuditLog {
   }
 
   private startTimers(opts: AuditLogOptions): void {
-    const every = (ms: number, fn: () => Promise<unknown> | void) => {
+    const every = (ms: number, fn: () => unknown) => {
       const t = setInterval(() => void Promise.resolve(fn()).catch(() => undefined), ms);
       t.unref();
       this.timers.push(t);
@@ -170,6 +153,11 @@ export class AuditLog {
     every(opts.bufferFlushMs ?? 1_000, () => (this.pending.length > 0 ? this.flush() : undefined));
     every(opts.counterMs ?? 60_000, () => this.flushCounters());
     every(opts.checkpointMs ?? 60_000, () => this.checkpoint());
+  }
+
+  /** fdatasync calls made (for metrics and the group-commit test). */
+  get syncs(): number {
+    return this.out.syncs;
   }
 
   /** The newest line chained (not necessarily on disk yet). */
@@ -260,7 +248,9 @@ export class AuditLog {
    * Appends, for each pending intent, the outcome the app decides by looking at its database
    * (committed: "ok"; not there: "aborted"), marked `reconciled`. Returns how many it wrote.
    */
-  async reconcile(decide: (intent: AuditLine) => ReconcileDecision | Promise<ReconcileDecision>): Promise<number> {
+  async reconcile(
+    decide: (intent: AuditLine) => ReconcileDecision | Promise<ReconcileDecision>,
+  ): Promise<number> {
     let n = 0;
     for (const intent of this.pendingIntents()) {
       const decision = await decide(intent);
@@ -338,7 +328,10 @@ export class AuditLog {
    * named after the seq of its first line, a checkpoint. A line larger than `maxFileBytes` on its
    * own gets a segment to itself rather than being refused.
    */
-  private chain(fields: Omit<Unsealed, "v" | "seq" | "ts" | "node" | "prev">, done?: PendingLine["done"]): Appended {
+  private chain(
+    fields: Omit<Unsealed, "v" | "seq" | "ts" | "node" | "prev">,
+    done?: PendingLine["done"],
+  ): Appended {
     const seal = () =>
       sealLine({
         v: AUDIT_FORMAT_VERSION,

@@ -20,8 +20,9 @@ import {
   reportError,
   toJsonText,
 } from "./cli-output.js";
-import { type ConfigOf, type ConfigSpec, type Env, formatEnvHelp, parseConfig } from "./config.js";
+import { type ConfigOf, type ConfigSpec, type Env, parseConfig } from "./config.js";
 import { loadDevEnv } from "./config-envfile.js";
+import { formatEnvHelp } from "./config-help.js";
 import { KindError } from "./config-kinds.js";
 
 /** A stream the runner writes to (process.stdout, or a test buffer). */
@@ -96,7 +97,7 @@ export interface CommandDef<R = unknown> {
   /** At least one for a command that runs: `tkdb token mint --org 5`. */
   readonly examples?: readonly string[];
   /** Subcommands: a group (`token` → mint, revoke) has these and no run. */
-  readonly commands?: readonly CommandDef[];
+  readonly commands?: readonly AnyCommand[];
   readonly run?: (ctx: CommandContext) => R | Promise<R>;
   /** The readable form of the result (default: cli-output formatHuman). */
   readonly human?: (result: R) => string;
@@ -111,13 +112,18 @@ export interface CliDef {
   /** Unknown variables with these prefixes are warned about ("did you mean"). */
   readonly envPrefixes?: readonly string[];
   readonly examples?: readonly string[];
-  readonly commands: readonly CommandDef[];
+  readonly commands: readonly AnyCommand[];
   /** The development env file (relative to the repository root), or false for none. */
   readonly devEnv?: { readonly file?: string; readonly rootMarker?: string } | false;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: commands return values of any type
 type AnyCommand = CommandDef<any>;
+
+/** Types one command's `run` and `human` together (optional: a plain object literal works too). */
+export function command<R>(def: CommandDef<R>): CommandDef<R> {
+  return def;
+}
 
 /** Checks a CLI definition once: names, and an example for every command that runs. */
 export function defineCli<const D extends CliDef>(def: D): D {
@@ -246,7 +252,10 @@ function context(
     cwd: io.cwd,
     signal: io.signal ?? new AbortController().signal,
     config(spec) {
-      const { values, warnings } = parseConfig(spec, env, { prefixes: cli.envPrefixes ?? [] });
+      const { values, warnings } = parseConfig(spec, env, {
+        prefixes: cli.envPrefixes ?? [],
+        alsoKnown: allSpecs(cli),
+      });
       for (const w of warnings) io.stderr.write(`${cli.name}: warning: ${w}\n`);
       return values;
     },
@@ -266,6 +275,19 @@ function context(
       if (!json) io.stderr.write(`${cli.name}: ${message}\n`);
     },
   };
+}
+
+/** The CLI-wide spec and every command's: together, the variables this program reads. */
+function allSpecs(cli: CliDef): ConfigSpec[] {
+  const out: ConfigSpec[] = cli.env ? [cli.env] : [];
+  const walk = (cmds: readonly AnyCommand[]) => {
+    for (const c of cmds) {
+      if (c.env) out.push(c.env);
+      walk(c.commands ?? []);
+    }
+  };
+  walk(cli.commands);
+  return out;
 }
 
 /** The root commander program for one run, wired to the given streams. */
@@ -331,7 +353,10 @@ export async function runCli(cli: CliDef, io: CliIo): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       // Commander has already written its message (with suggestions) to stderr.
+      // Help asked for (--help, `help <command>`) and --version end with exit code 0; help shown
+      // because something was missing (a group without its subcommand) and every parse error: 2.
       if (err.code === "commander.helpDisplayed" || err.code === "commander.version") return EXIT_CODES.ok;
+      if (err.code === "commander.help" && err.exitCode === 0) return EXIT_CODES.ok;
       return EXIT_CODES.usage;
     }
     return fail(err);

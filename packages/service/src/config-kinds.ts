@@ -54,7 +54,9 @@ const DNS_NAME =
 /** A listen or connect host: IPv4, IPv6 (no brackets) or a DNS name. */
 export function parseHost(text: string): string {
   const t = text.trim();
-  if (IPV4.test(t) || DNS_NAME.test(t)) return t;
+  if (IPV4.test(t)) return t;
+  // A name of digits and dots only would be an IPv4 address, and this one is not.
+  if (DNS_NAME.test(t) && !/^[\d.]+$/.test(t)) return t;
   if (/^[0-9a-fA-F:.]{2,45}$/.test(t) && t.includes(":")) {
     try {
       new URL(`http://[${t}]/`);

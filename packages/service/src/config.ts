@@ -17,6 +17,7 @@
  * all problems are reported at once.
  */
 import { readFileSync, statSync } from "node:fs";
+import { closest } from "./config-help.js";
 import {
   durationParser,
   enumParser,
@@ -240,6 +241,8 @@ export interface ParseOptions {
   readonly fs?: ConfigFs;
   /** Variables starting with these prefixes that the spec does not know are warned about. */
   readonly prefixes?: readonly string[];
+  /** Other specs of the same program: their variables are not "unknown" here. */
+  readonly alsoKnown?: readonly ConfigSpec[];
 }
 
 export interface ParsedConfig<S extends ConfigSpec> {
@@ -324,9 +327,11 @@ export function parseConfig<S extends ConfigSpec>(
   const warnings: string[] = [];
   const values: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(spec)) {
+    const before = problems.length;
     const raw = rawValue(v, env, fs, problems, warnings);
     if (raw === undefined) {
-      if (v.required && !problems.some((p) => p.variable.startsWith(v.name)))
+      // A required variable is reported missing unless reading it already failed (both set, …).
+      if (v.required && problems.length === before)
         problems.push({
           variable: v.name,
           problem: `is required (set ${v.name}${v.file ? ` or ${v.name}_FILE` : ""})`,
@@ -344,7 +349,7 @@ export function parseConfig<S extends ConfigSpec>(
       });
     }
   }
-  warnings.push(...unknownVariables(spec, env, opts.prefixes ?? []));
+  warnings.push(...unknownVariables([spec, ...(opts.alsoKnown ?? [])], env, opts.prefixes ?? []));
   if (problems.length > 0)
     throw new ConfigError(problems, {
       hint: "run with --help to see every variable, its format and default",
@@ -352,10 +357,10 @@ export function parseConfig<S extends ConfigSpec>(
   return { values: values as ConfigOf<S>, warnings };
 }
 
-/** Every name the spec accepts (variables, aliases, _FILE forms). */
-function knownNames(spec: ConfigSpec): Set<string> {
+/** Every name the specs accept (variables, aliases, _FILE forms). */
+function knownNames(specs: readonly ConfigSpec[]): Set<string> {
   const names = new Set<string>();
-  for (const v of Object.values(spec))
+  for (const v of specs.flatMap((s) => Object.values(s)))
     for (const n of [v.name, ...v.aliases]) {
       names.add(n);
       if (v.file) names.add(`${n}_FILE`);
@@ -363,9 +368,9 @@ function knownNames(spec: ConfigSpec): Set<string> {
   return names;
 }
 
-function unknownVariables(spec: ConfigSpec, env: Env, prefixes: readonly string[]): string[] {
+function unknownVariables(specs: readonly ConfigSpec[], env: Env, prefixes: readonly string[]): string[] {
   if (prefixes.length === 0) return [];
-  const known = knownNames(spec);
+  const known = knownNames(specs);
   const out: string[] = [];
   for (const name of Object.keys(env).sort()) {
     if (known.has(name) || !prefixes.some((p) => name.startsWith(p))) continue;
@@ -373,81 +378,4 @@ function unknownVariables(spec: ConfigSpec, env: Env, prefixes: readonly string[
     out.push(`${name} is not a variable this program reads${near ? ` (did you mean ${near}?)` : ""}`);
   }
   return out;
-}
-
-/** The known name within edit distance 2 of `name`, if any (typo suggestions). */
-export function closest(name: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = 3;
-  for (const c of candidates) {
-    const d = editDistance(name, c, bestD);
-    if (d < bestD) [best, bestD] = [c, d];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string, cap: number): number {
-  if (Math.abs(a.length - b.length) >= cap) return cap;
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++)
-      cur[j] = Math.min(
-        (prev[j] as number) + 1,
-        (cur[j - 1] as number) + 1,
-        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    prev = cur;
-  }
-  return prev[b.length] as number;
-}
-
-/** One variable as --help and the docs show it. */
-export interface VarDescription {
-  readonly name: string;
-  readonly kind: string;
-  readonly doc: string;
-  readonly required: boolean;
-  readonly default: string | undefined;
-  readonly aliases: readonly string[];
-  readonly file: boolean;
-  readonly secret: boolean;
-  readonly example: string | undefined;
-}
-
-export function describeConfig(spec: ConfigSpec): VarDescription[] {
-  return Object.values(spec).map((v) => ({
-    name: v.name,
-    kind: v.kind,
-    doc: v.doc,
-    required: v.required,
-    default: v.defaultText,
-    aliases: v.aliases,
-    file: v.file,
-    secret: v.secret,
-    example: v.example,
-  }));
-}
-
-/** The "Environment" section of --help: one entry per variable, with its default or "required". */
-export function formatEnvHelp(spec: ConfigSpec, indent = "  "): string {
-  const rows = describeConfig(spec).map((d) => {
-    const names = d.file ? `${d.name}, ${d.name}_FILE` : d.name;
-    const tail = d.required ? "required" : d.default !== undefined ? `default: ${d.default}` : "optional";
-    const old = d.aliases.length > 0 ? `; old name: ${d.aliases.join(", ")}` : "";
-    return [names, `${d.doc} (${d.kind}; ${tail}${old})`] as const;
-  });
-  const width = Math.min(40, Math.max(0, ...rows.map(([n]) => n.length)));
-  return rows.map(([n, t]) => `${indent}${n.padEnd(width)}  ${t}`).join("\n");
-}
-
-/** The docs table (Markdown) for an app README. */
-export function envMarkdownTable(spec: ConfigSpec): string {
-  const lines = ["| Variable | Meaning | Default |", "|---|---|---|"];
-  for (const d of describeConfig(spec)) {
-    const names = d.file ? `${d.name} / ${d.name}_FILE` : d.name;
-    const old = d.aliases.length > 0 ? ` (old name: ${d.aliases.join(", ")})` : "";
-    lines.push(`| ${names} | ${d.doc}${old} | ${d.required ? "required" : (d.default ?? "unset")} |`);
-  }
-  return lines.join("\n");
 }

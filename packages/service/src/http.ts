@@ -133,7 +133,8 @@ function toRequest(req: IncomingMessage, base: string, limits: HttpLimits, signa
     init.body = bodyStream(req, limits.maxBodyBytes);
     init.duplex = "half";
   }
-  return new Request(new URL(req.url ?? "/", base), init);
+  // Concatenated, never resolved: "//other.host/x" stays a path on this server.
+  return new Request(`${base}${req.url ?? "/"}`, init);
 }
 
 async function writeResponse(res: ServerResponse, response: Response, head: boolean, closing: boolean) {
@@ -160,45 +161,42 @@ async function writeResponse(res: ServerResponse, response: Response, head: bool
   res.end();
 }
 
-/** Serves `handler` on host:port with the limits; resolves once listening. */
-export async function listen(handler: FetchHandler, opts: ListenOptions): Promise<Listening> {
-  const limits = resolveLimits(opts);
-  const onError = opts.onError ?? (() => {});
-  if (typeof opts.host !== "string" || opts.host === "")
-    throw new ServiceError("config", "listen needs a host (no default bind-all)", {
-      details: { field: "host" },
-    });
-  const urlHost = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
-  let base = `http://${urlHost}`;
-  let inFlight = 0;
-  let closing = false;
-  const sockets = new Set<Socket>();
+/** What the request handler, the connection cap and close share about one server. */
+interface ServerState {
+  readonly limits: HttpLimits;
+  readonly sockets: Set<Socket>;
+  base: string;
+  inFlight: number;
+  closing: boolean;
+  /** server.closeIdleConnections, once the server exists. */
+  closeIdle: () => void;
+}
 
-  const onRequest = async (req: IncomingMessage, res: ServerResponse) => {
-    inFlight++;
+/** node:http request → fetch handler → node:http response, with the body limit. */
+function requestListener(handler: FetchHandler, state: ServerState, onError: (err: unknown) => void) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    state.inFlight++;
     const abort = new AbortController();
     res.once("close", () => {
       if (!res.writableFinished) abort.abort();
-      inFlight--;
+      state.inFlight--;
       // While closing, a connection whose last response just went out is idle: close it now.
-      if (closing) setImmediate(() => server.closeIdleConnections());
+      if (state.closing) setImmediate(() => state.closeIdle());
     });
     const declared = Number(req.headers["content-length"] ?? "0");
     if (!(req.url ?? "").startsWith("/") || !Number.isSafeInteger(declared) || declared < 0) {
       res.writeHead(400, { connection: "close" }).end();
       return;
     }
-    if (declared > limits.maxBodyBytes) {
+    if (declared > state.limits.maxBodyBytes) {
       res.writeHead(413, { connection: "close" }).end();
       return;
     }
     try {
-      const response = await handler(toRequest(req, base, limits, abort.signal), {
-        incoming: req,
-        outgoing: res,
-      });
+      const request = toRequest(req, state.base, state.limits, abort.signal);
+      const response = await handler(request, { incoming: req, outgoing: res });
       if (!(response instanceof Response)) throw new TypeError("handler did not return a Response");
-      await writeResponse(res, response, req.method === "HEAD", closing);
+      await writeResponse(res, response, req.method === "HEAD", state.closing);
     } catch (err) {
       const tooLarge =
         err instanceof BodyTooLarge || (err as { cause?: unknown })?.cause instanceof BodyTooLarge;
@@ -207,64 +205,58 @@ export async function listen(handler: FetchHandler, opts: ListenOptions): Promis
       else res.destroy();
     }
   };
+}
 
-  const server = createServer(
-    {
-      requestTimeout: limits.requestTimeoutMs,
-      headersTimeout: limits.headersTimeoutMs,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-      connectionsCheckingInterval: limits.checkIntervalMs,
-      maxHeaderSize: limits.maxHeaderBytes,
-    },
-    (req, res) => void onRequest(req, res),
-  );
-  server.timeout = limits.socketTimeoutMs;
-  server.maxConnections = limits.maxConnections;
-  server.maxHeadersCount = 100;
+/** Closes, on accept, a connection over the per-address cap (or any while closing). */
+function capPerAddress(server: Server, state: ServerState): void {
   const perAddress = new Map<string, number>();
   server.prependListener("connection", (socket: Socket) => {
     const bucket = addressBucket(socket.remoteAddress);
     const n = perAddress.get(bucket) ?? 0;
-    if (closing || n >= limits.maxConnectionsPerAddress) {
+    if (state.closing || n >= state.limits.maxConnectionsPerAddress) {
       socket.destroy();
       return;
     }
     perAddress.set(bucket, n + 1);
-    sockets.add(socket);
+    state.sockets.add(socket);
     socket.once("close", () => {
-      sockets.delete(socket);
+      state.sockets.delete(socket);
       const left = (perAddress.get(bucket) ?? 1) - 1;
       if (left <= 0) perAddress.delete(bucket);
       else perAddress.set(bucket, left);
     });
   });
+}
 
-  const port = await new Promise<number>((resolve, reject) => {
+function bind(server: Server, host: string, port: number, urlHost: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
     const fail = (e: NodeJS.ErrnoException) =>
       reject(
-        new ServiceError("config", `cannot listen on ${urlHost}:${opts.port} (${e.code ?? "error"})`, {
+        new ServiceError("config", `cannot listen on ${urlHost}:${port} (${e.code ?? "error"})`, {
           cause: e,
           details: { field: "port" },
         }),
       );
     server.once("error", fail);
-    server.listen({ host: opts.host, port: opts.port }, () => {
+    server.listen({ host, port }, () => {
       server.off("error", fail);
       const addr = server.address();
-      resolve(typeof addr === "object" && addr !== null ? addr.port : opts.port);
+      resolve(typeof addr === "object" && addr !== null ? addr.port : port);
     });
   });
-  base = `http://${urlHost}:${port}`;
+}
 
+/** Graceful close: stop accepting, drain for `graceMs`, then cut whatever is left. */
+function closer(server: Server, state: ServerState): (graceMs?: number) => Promise<void> {
   let closed: Promise<void> | undefined;
-  const close = (graceMs = 10_000): Promise<void> => {
+  return (graceMs = 10_000) => {
     closed ??= new Promise<void>((resolve) => {
-      closing = true;
+      state.closing = true;
       // Past the grace, whatever is still open is cut (a slow client cannot hold shutdown).
       const timer = setTimeout(
         () => {
           server.closeAllConnections();
-          for (const s of sockets) s.destroy();
+          for (const s of state.sockets) s.destroy();
         },
         Math.max(0, graceMs),
       );
@@ -276,15 +268,50 @@ export async function listen(handler: FetchHandler, opts: ListenOptions): Promis
     });
     return closed;
   };
+}
 
+/** Serves `handler` on host:port with the limits; resolves once listening. */
+export async function listen(handler: FetchHandler, opts: ListenOptions): Promise<Listening> {
+  const limits = resolveLimits(opts);
+  if (typeof opts.host !== "string" || opts.host === "")
+    throw new ServiceError("config", "listen needs a host (no default bind-all)", {
+      details: { field: "host" },
+    });
+  const urlHost = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
+  const state: ServerState = {
+    limits,
+    sockets: new Set(),
+    base: `http://${urlHost}`,
+    inFlight: 0,
+    closing: false,
+    closeIdle: () => {},
+  };
+  const onRequest = requestListener(handler, state, opts.onError ?? (() => {}));
+  const server = createServer(
+    {
+      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: limits.checkIntervalMs,
+      maxHeaderSize: limits.maxHeaderBytes,
+    },
+    (req, res) => void onRequest(req, res),
+  );
+  state.closeIdle = () => server.closeIdleConnections();
+  server.timeout = limits.socketTimeoutMs;
+  server.maxConnections = limits.maxConnections;
+  server.maxHeadersCount = 100;
+  capPerAddress(server, state);
+  const port = await bind(server, opts.host, opts.port, urlHost);
+  state.base = `http://${urlHost}:${port}`;
   return {
-    url: base,
+    url: state.base,
     host: opts.host,
     port,
     server,
     get inFlight() {
-      return inFlight;
+      return state.inFlight;
     },
-    close,
+    close: closer(server, state),
   };
 }

@@ -1,15 +1,5 @@
 // Part 1: configuration, logging, errors, the CLI runner, HTTP listen/close.
-export {
-  CliError,
-  type CliErrorKind,
-  EXIT_CODES,
-  type ErrorReport,
-  exitCodeFor,
-  formatErrorHuman,
-  formatHuman,
-  reportError,
-  toJsonText,
-} from "./cli-output.js";
+
 export {
   type ArgDef,
   type CliDef,
@@ -17,22 +7,30 @@ export {
   type CliWritable,
   type CommandContext,
   type CommandDef,
+  command,
   defineCli,
   type OptionDef,
   runCli,
 } from "./cli.js";
 export {
+  CliError,
+  type CliErrorKind,
+  type ErrorReport,
+  EXIT_CODES,
+  exitCodeFor,
+  formatErrorHuman,
+  formatHuman,
+  reportError,
+  toJsonText,
+} from "./cli-output.js";
+export {
   bool,
   type ConfigFs,
   type ConfigOf,
   type ConfigSpec,
-  closest,
   defineConfig,
-  describeConfig,
   duration,
   type Env,
-  envMarkdownTable,
-  formatEnvHelp,
   host,
   int,
   key32,
@@ -47,7 +45,6 @@ export {
   string,
   url,
   type Var,
-  type VarDescription,
 } from "./config.js";
 export {
   type DevEnvOptions,
@@ -56,6 +53,13 @@ export {
   loadDevEnv,
   parseEnvFile,
 } from "./config-envfile.js";
+export {
+  closest,
+  describeConfig,
+  envMarkdownTable,
+  formatEnvHelp,
+  type VarDescription,
+} from "./config-help.js";
 export {
   durationParser,
   enumParser,
@@ -71,6 +75,7 @@ export {
   portParser,
   urlParser,
 } from "./config-kinds.js";
+export { CryptoArgumentError, constantTimeEqual, KEY_LEN, randomBytes, wipe } from "./crypto.js";
 export {
   ConfigError,
   type ConfigProblem,
@@ -109,6 +114,24 @@ export {
 } from "./http.js";
 export { addressBucket } from "./http-address.js";
 export {
+  type KekInfo,
+  type KekRole,
+  type KeyId,
+  Keyring,
+  type KeyringKeys,
+  type Opened,
+} from "./keyring.js";
+export { type KeyringEnvOptions, keyringFromEnv, parseKek } from "./keyring-env.js";
+export { isKeyringError, KeyringError, type KeyringErrorCode } from "./keyring-errors.js";
+export { type Binding, isPurpose, PURPOSES, type Purpose, type RowPart } from "./keyring-format.js";
+export { type LegacyFormat, type LegacyPetsemValuePlace, openLegacyPetsemValue } from "./keyring-legacy.js";
+export {
+  planRotation,
+  type RotationCounts,
+  type RotationPlan,
+  type SealedRecord,
+} from "./keyring-rotation.js";
+export {
   createLogger,
   LOG_LEVELS,
   type LogFields,
@@ -123,3 +146,27 @@ export {
   startRequest,
 } from "./log.js";
 export { containsMaterial, isSecretFieldName, REDACTED, redactValue, scrubString } from "./log-redact.js";
+export {
+  createServiceMetrics,
+  DEFAULT_BUCKETS,
+  type GaugeRead,
+  type ServiceMetrics,
+  type ServiceMetricsOptions,
+} from "./telemetry/metrics.js";
+export {
+  type MetricsServer,
+  type MetricsServerOptions,
+  startMetricsServer,
+} from "./telemetry/metrics-server.js";
+export { type OtlpTracingConfig, otlpTracingFromEnv, type SamplerName } from "./telemetry/otel-env.js";
+export { allowList as spanAttributeAllowList, BASE_SPAN_ATTRIBUTES } from "./telemetry/span-filter.js";
+export {
+  currentTraceparent,
+  parentContext,
+  type RpcSpan,
+  type RpcSpanInfo,
+  startTracing,
+  type Tracing,
+  type TracingOptions,
+  traceparentOf,
+} from "./telemetry/tracing.js";

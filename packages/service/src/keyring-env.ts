@@ -11,8 +11,8 @@
  * Errors are `ConfigError`s naming the variable, never its value.
  */
 import { readFileSync } from "node:fs";
-import { wipe } from "./crypto.js";
 import type { Env } from "./config.js";
+import { wipe } from "./crypto.js";
 import { ConfigError } from "./errors.js";
 import { Keyring } from "./keyring.js";
 import { KeyringError } from "./keyring-errors.js";
@@ -30,11 +30,7 @@ export function parseKek(text: string, name: string): Uint8Array {
   ]);
 }
 
-function text(
-  env: Env,
-  name: string,
-  readFile: (path: string) => string,
-): [string, string] | undefined {
+function text(env: Env, name: string, readFile: (path: string) => string): [string, string] | undefined {
   const direct = env[name];
   const file = env[`${name}_FILE`];
   const has = (v: string | undefined) => v !== undefined && v !== "";

@@ -106,7 +106,9 @@ describe("small helpers", () => {
       }),
       { seed: 7, numRuns: 300 },
     );
-    expect(() => constantTimeEqual("a" as unknown as Uint8Array, new Uint8Array(1))).toThrow(CryptoArgumentError);
+    expect(() => constantTimeEqual("a" as unknown as Uint8Array, new Uint8Array(1))).toThrow(
+      CryptoArgumentError,
+    );
   });
 
   it("wipe zeroes every array it is given", () => {

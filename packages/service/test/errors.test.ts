@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { ConfigError, parseWireError, ServiceError, toWire, wireDetails } from "../src/errors.js";
 import {
   CLIENT_ERROR_CODES,
   type CodeInfo,
@@ -12,7 +13,6 @@ import {
   isRetryable,
   statusOf,
 } from "../src/errors-codes.js";
-import { ConfigError, parseWireError, ServiceError, toWire, wireDetails } from "../src/errors.js";
 
 const TOKEN = `FlyV1 fm2_${"lJPECAAAAAAAAMiOxBCu2Q9kq7WbqcVtETRSZFkmxBB".repeat(2)}`;
 const HEX_KEY = "9f".repeat(32);
@@ -108,18 +108,32 @@ describe("error vocabulary", () => {
 describe("ServiceError and toWire", () => {
   it("carries code, status from the table, details and cause; name is the class name", () => {
     const cause = new Error("inner");
-    const e = new ServiceError("cas_mismatch", "check-and-set failed", { details: { current_version: 3 }, cause });
+    const e = new ServiceError("cas_mismatch", "check-and-set failed", {
+      details: { current_version: 3 },
+      cause,
+    });
     expect(e).toBeInstanceOf(Error);
     expect(e.name).toBe("ServiceError");
     expect(e.status).toBe(409);
     expect(e.cause).toBe(cause);
-    expect(toWire(e)).toEqual({ code: "cas_mismatch", message: "check-and-set failed", details: { current_version: 3 } });
+    expect(toWire(e)).toEqual({
+      code: "cas_mismatch",
+      message: "check-and-set failed",
+      details: { current_version: 3 },
+    });
     expect(() => new ServiceError("nope" as ErrorCode, "x")).toThrow(TypeError);
   });
 
   it("only allow-listed details of the right shape reach the wire", () => {
     const e = new ServiceError("too_large", "value too large", {
-      details: { limit: 65536, name: "DATABASE_URL", value: "hunter2", field: "values", count: -1, op: "set;rm" },
+      details: {
+        limit: 65536,
+        name: "DATABASE_URL",
+        value: "hunter2",
+        field: "values",
+        count: -1,
+        op: "set;rm",
+      },
     });
     expect(toWire(e).details).toEqual({ limit: 65536, field: "values" });
   });
@@ -128,7 +142,9 @@ describe("ServiceError and toWire", () => {
     expect(wireDetails({ reason: HEX_KEY })).toBeUndefined();
     expect(wireDetails({ location: `https://x.example/${HEX_KEY}` })).toBeUndefined();
     expect(wireDetails({ location: "https://user:pw@x.example/" })).toBeUndefined();
-    expect(wireDetails({ location: "https://api.fly.io/aaa/v1" })).toEqual({ location: "https://api.fly.io/aaa/v1" });
+    expect(wireDetails({ location: "https://api.fly.io/aaa/v1" })).toEqual({
+      location: "https://api.fly.io/aaa/v1",
+    });
   });
 
   it("a message that quotes material is scrubbed on the wire", () => {
@@ -139,12 +155,17 @@ describe("ServiceError and toWire", () => {
 
   it("unknown errors and server failures become a bare internal (nothing from their message)", () => {
     expect(toWire(new Error(`boom ${TOKEN}`))).toEqual({ code: "internal", message: "internal error" });
-    expect(toWire({ code: "forbidden", message: "forged" })).toEqual({ code: "internal", message: "internal error" });
+    expect(toWire({ code: "forbidden", message: "forged" })).toEqual({
+      code: "internal",
+      message: "internal error",
+    });
     expect(toWire(new ServiceError("wrong_kek", "KEK does not open /data/tkdb.db"))).toEqual({
       code: "internal",
       message: "internal error",
     });
-    expect(JSON.stringify(new ServiceError("storage", "x", { cause: new Error(TOKEN) }))).not.toContain("fm2_");
+    expect(JSON.stringify(new ServiceError("storage", "x", { cause: new Error(TOKEN) }))).not.toContain(
+      "fm2_",
+    );
   });
 
   it("ConfigError lists every problem by variable and points to --help", () => {
@@ -156,14 +177,18 @@ describe("ServiceError and toWire", () => {
       { hint: "see --help" },
     );
     expect(e.code).toBe("config");
-    expect(e.message).toBe("2 configuration problems: TKDB_PORT: must be a port number 0..65535; TKDB_KEK: is required");
+    expect(e.message).toBe(
+      "2 configuration problems: TKDB_PORT: must be a port number 0..65535; TKDB_KEK: is required",
+    );
     expect(e.hint).toBe("see --help");
   });
 });
 
 describe("parseWireError (client side)", () => {
   it("parses a well-formed error, maps old codes, keeps allow-listed details", () => {
-    expect(parseWireError({ code: "bad_token", message: "no token", details: { field: "header", x: 1 } })).toEqual({
+    expect(
+      parseWireError({ code: "bad_token", message: "no token", details: { field: "header", x: 1 } }),
+    ).toEqual({
       code: "bad_token",
       canonical: "unauthorized",
       message: "no token",

@@ -5,8 +5,8 @@
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { isKeyringError } from "../src/keyring-errors.js";
 import { Keyring } from "../src/keyring.js";
+import { isKeyringError } from "../src/keyring-errors.js";
 import type { Binding } from "../src/keyring-format.js";
 import { type LegacyFormat, openLegacyPetsemValue } from "../src/keyring-legacy.js";
 import { planRotation } from "../src/keyring-rotation.js";
@@ -19,7 +19,9 @@ interface Fixture {
   petsemWrappedKeys: {
     backend: string;
     kek: string;
-    purpose: { kind: "dek" | "digest-key"; org: string; app: string; kid: number } | { kind: "server-key" | "macaroon-root-key" };
+    purpose:
+      | { kind: "dek" | "digest-key"; org: string; app: string; kid: number }
+      | { kind: "server-key" | "macaroon-root-key" };
     key: string;
     wrapped: string;
   }[];
@@ -32,7 +34,9 @@ interface Fixture {
   }[];
 }
 
-const fx = JSON.parse(readFileSync(new URL("./fixtures/legacy-bea118d.json", import.meta.url), "utf8")) as Fixture;
+const fx = JSON.parse(
+  readFileSync(new URL("./fixtures/legacy-bea118d.json", import.meta.url), "utf8"),
+) as Fixture;
 const h = (s: string) => new Uint8Array(Buffer.from(s, "hex"));
 const kekA = h(fx.kekA);
 const kekB = h(fx.kekB);
@@ -85,9 +89,9 @@ describe("tkdb at bea118d: ChaCha20-Poly1305 root keys and the kek_check value",
       expect(info.role).toBe(c.kek === "kekA" ? "current" : "retired");
     }
     const stranger = Keyring.create({ current: new Uint8Array(32).fill(9) });
-    expect(code(() => stranger.checkRole(h(fx.tkdbKekChecks[0]?.check as string), { format: "tkdb-kek-check" }))).toBe(
-      "wrong_kek",
-    );
+    expect(
+      code(() => stranger.checkRole(h(fx.tkdbKekChecks[0]?.check as string), { format: "tkdb-kek-check" })),
+    ).toBe("wrong_kek");
   });
 });
 
@@ -102,7 +106,9 @@ describe("petsem at bea118d: AES-256-GCM wrapped keys and values under the app's
   });
 
   it("a DEK wrap moved to another app, kind or kid does not open", () => {
-    const w = fx.petsemWrappedKeys.find((x) => x.purpose.kind === "dek") as Fixture["petsemWrappedKeys"][number];
+    const w = fx.petsemWrappedKeys.find(
+      (x) => x.purpose.kind === "dek",
+    ) as Fixture["petsemWrappedKeys"][number];
     const p = w.purpose as { kind: "dek"; org: string; app: string; kid: number };
     const at: Binding = { table: "apps", column: "wrapped_dek", row: "any" };
     for (const moved of [
@@ -116,7 +122,10 @@ describe("petsem at bea118d: AES-256-GCM wrapped keys and values under the app's
 
   it("petsem's wrapped server-key serves as its check value", () => {
     const w = fx.petsemWrappedKeys.find((x) => x.purpose.kind === "server-key" && x.kek === "kekB");
-    const info = ring.checkRole(h(w?.wrapped as string), { format: "petsem-wrapped-key", kind: "server-key" });
+    const info = ring.checkRole(h(w?.wrapped as string), {
+      format: "petsem-wrapped-key",
+      kind: "server-key",
+    });
     expect(info.role).toBe("retired");
   });
 

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { randomBytes } from "../src/crypto.js";
-import { isKeyringError } from "../src/keyring-errors.js";
 import { Keyring } from "../src/keyring.js";
+import { isKeyringError } from "../src/keyring-errors.js";
 import type { Binding, Purpose } from "../src/keyring-format.js";
 import { planRotation, type RotationPlan, type SealedRecord } from "../src/keyring-rotation.js";
 
@@ -26,7 +26,11 @@ function makeDb(ring: Keyring, n = 12): Db {
   const purposes: Purpose[] = ["root-key", "third-party-key", "idempotency-result", "data-key"];
   for (let i = 0; i < n; i++) {
     const purpose = purposes[i % purposes.length] as Purpose;
-    const binding: Binding = { table: `t_${purpose.replace(/-/g, "_")}`, column: "sealed", row: [`org-${i}`, i] };
+    const binding: Binding = {
+      table: `t_${purpose.replace(/-/g, "_")}`,
+      column: "sealed",
+      row: [`org-${i}`, i],
+    };
     const plain = randomBytes(32);
     rows.set(`r${i}`, { purpose, binding, plain, blob: ring.seal(purpose, plain, binding) });
   }
@@ -99,7 +103,9 @@ describe("kek rotate: one transaction from the old KEK to the next", () => {
   });
 
   it("the plan carries blobs only, never a plaintext", () => {
-    const text = JSON.stringify(plan, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v));
+    const text = JSON.stringify(plan, (_k, v) =>
+      v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v,
+    );
     for (const r of before.rows.values()) expect(text).not.toContain(Buffer.from(r.plain).toString("hex"));
   });
 });
@@ -126,14 +132,18 @@ describe("kek rotate refuses to half-work", () => {
   it("a record under a KEK nobody configured stops it with wrong_kek", () => {
     const ring = Keyring.create({ current: randomBytes(32), next: randomBytes(32) });
     const foreign = makeDb(Keyring.create({ current: randomBytes(32) }), 1);
-    expect(() => planRotation(ring, records(foreign))).toThrow(expect.objectContaining({ code: "wrong_kek" }));
+    expect(() => planRotation(ring, records(foreign))).toThrow(
+      expect.objectContaining({ code: "wrong_kek" }),
+    );
   });
 
   it("a retired KEK is never a rotation target", () => {
     const old = randomBytes(32);
     const ring = Keyring.create({ current: randomBytes(32), retired: [old] });
     const oldKid = Keyring.create({ current: old }).current;
-    expect(() => planRotation(ring, [], { to: oldKid })).toThrow(expect.objectContaining({ code: "invalid_request" }));
+    expect(() => planRotation(ring, [], { to: oldKid })).toThrow(
+      expect.objectContaining({ code: "invalid_request" }),
+    );
   });
 });
 

@@ -54,7 +54,9 @@ describe("sealed fields: one format, bound to purpose, table, column and row", (
     expect(codeOf(() => ring.open("data-key", b2, { table: "apps", column: "dek", row: ["o", "1"] }))).toBe(
       "integrity",
     );
-    expect(ring.open("data-key", b2, { table: "apps", column: "dek", row: ["o", 1n] })).toEqual(utf8.encode("k"));
+    expect(ring.open("data-key", b2, { table: "apps", column: "dek", row: ["o", 1n] })).toEqual(
+      utf8.encode("k"),
+    );
   });
 
   it("any bit flipped anywhere in a blob makes it fail to open (integrity or wrong_kek, never plaintext)", () => {
@@ -73,7 +75,8 @@ describe("sealed fields: one format, bound to purpose, table, column and row", (
 
   it("truncated or foreign bytes are integrity errors; bad bindings are invalid_request", () => {
     const blob = ring.seal("root-key", utf8.encode("k"), at);
-    for (let n = 0; n < blob.length; n++) expect(codeOf(() => ring.open("root-key", blob.subarray(0, n), at))).toBe("integrity");
+    for (let n = 0; n < blob.length; n++)
+      expect(codeOf(() => ring.open("root-key", blob.subarray(0, n), at))).toBe("integrity");
     expect(codeOf(() => ring.open("root-key", blob, { table: "x; drop", column: "c", row: "r" }))).toBe(
       "invalid_request",
     );
@@ -85,7 +88,9 @@ describe("sealed fields: one format, bound to purpose, table, column and row", (
   });
 
   it("two seals of the same plaintext differ (fresh nonce each time)", () => {
-    expect(ring.seal("root-key", utf8.encode("k"), at)).not.toEqual(ring.seal("root-key", utf8.encode("k"), at));
+    expect(ring.seal("root-key", utf8.encode("k"), at)).not.toEqual(
+      ring.seal("root-key", utf8.encode("k"), at),
+    );
   });
 });
 
@@ -101,7 +106,9 @@ describe("key ids and roles", () => {
 
   it("a blob sealed under a KEK this keyring does not hold is wrong_kek, not integrity", () => {
     const blob = Keyring.create({ current: randomBytes(32) }).seal("root-key", utf8.encode("k"), at);
-    expect(codeOf(() => Keyring.create({ current: randomBytes(32) }).open("root-key", blob, at))).toBe("wrong_kek");
+    expect(codeOf(() => Keyring.create({ current: randomBytes(32) }).open("root-key", blob, at))).toBe(
+      "wrong_kek",
+    );
   });
 
   it("a retired KEK opens what it sealed but never seals; current and next both seal", () => {
@@ -111,7 +118,9 @@ describe("key ids and roles", () => {
     const blob = before.seal("root-key", utf8.encode("k"), at);
     const after = Keyring.create({ current: randomBytes(32), next: nxt, retired: [old] });
     expect(after.open("root-key", blob, at)).toEqual(utf8.encode("k"));
-    expect(codeOf(() => after.seal("root-key", utf8.encode("k"), at, { kid: before.current }))).toBe("wrong_kek");
+    expect(codeOf(() => after.seal("root-key", utf8.encode("k"), at, { kid: before.current }))).toBe(
+      "wrong_kek",
+    );
     const underNext = after.seal("root-key", utf8.encode("n"), at, { kid: after.next as string });
     expect(Keyring.create({ current: nxt }).open("root-key", underNext, at)).toEqual(utf8.encode("n"));
   });
@@ -192,16 +201,18 @@ describe("keyed fingerprints (idempotency)", () => {
   it("a fingerprint depends on the KEK: the same parts under another KEK do not match", () => {
     const a = Keyring.create({ current: randomBytes(32) });
     const b = Keyring.create({ current: randomBytes(32) });
-    expect(Buffer.from(a.fingerprint(["x"]).subarray(9))).not.toEqual(Buffer.from(b.fingerprint(["x"]).subarray(9)));
+    expect(Buffer.from(a.fingerprint(["x"]).subarray(9))).not.toEqual(
+      Buffer.from(b.fingerprint(["x"]).subarray(9)),
+    );
     expect(codeOf(() => b.fingerprintMatches(a.fingerprint(["x"]), ["x"]))).toBe("wrong_kek");
   });
 
   it("a fingerprint made before a rotation still matches while its KEK is configured (as retired)", () => {
     const old = randomBytes(32);
     const fp = Keyring.create({ current: old }).fingerprint(["c", "r"]);
-    expect(Keyring.create({ current: randomBytes(32), retired: [old] }).fingerprintMatches(fp, ["c", "r"])).toBe(
-      true,
-    );
+    expect(
+      Keyring.create({ current: randomBytes(32), retired: [old] }).fingerprintMatches(fp, ["c", "r"]),
+    ).toBe(true);
   });
 });
 
@@ -250,7 +261,9 @@ describe("keyringFromEnv: configuration arrives as an env object", () => {
       expect(text).not.toContain(hexOf(k1));
       expect(text).not.toContain(hexOf(k2));
     }
-    expect(codeOf(() => keyringFromEnv({ TKDB_KEK: hexOf(k1), TKDB_KEK_NEXT: hexOf(k1) }, "TKDB"))).toBe("config");
+    expect(codeOf(() => keyringFromEnv({ TKDB_KEK: hexOf(k1), TKDB_KEK_NEXT: hexOf(k1) }, "TKDB"))).toBe(
+      "config",
+    );
   });
 
   it("parseKek accepts exactly 32 bytes", () => {

@@ -21,7 +21,9 @@ describe("logger", () => {
   it("writes one JSON object per line with ts, level, msg and fields", () => {
     const s = sink();
     createLogger({ stream: s.stream, now: fixedNow }).info("started", { port: 7401 });
-    expect(s.lines).toEqual(['{"ts":"2026-01-02T03:04:05.000Z","level":"info","msg":"started","port":7401}\n']);
+    expect(s.lines).toEqual([
+      '{"ts":"2026-01-02T03:04:05.000Z","level":"info","msg":"started","port":7401}\n',
+    ]);
   });
 
   it("drops lines below the level", () => {
@@ -36,7 +38,10 @@ describe("logger", () => {
 
   it("child loggers carry bound fields; a call's own fields win; reserved names cannot be overwritten", () => {
     const s = sink();
-    const log = createLogger({ stream: s.stream, base: { service: "tkdb" } }).child({ api: "verify", op: "a" });
+    const log = createLogger({ stream: s.stream, base: { service: "tkdb" } }).child({
+      api: "verify",
+      op: "a",
+    });
     log.info("x", { op: "b", level: "fake", msg: "fake" });
     const [line] = s.json();
     expect(line).toMatchObject({ level: "info", msg: "x", service: "tkdb", api: "verify", op: "b" });
@@ -60,7 +65,17 @@ describe("logger", () => {
       durationMs: 3,
     });
     const [line] = s.json();
-    for (const k of ["token", "header", "discharge", "kek", "noiseKey", "secretValue", "password", "authorization", "values"])
+    for (const k of [
+      "token",
+      "header",
+      "discharge",
+      "kek",
+      "noiseKey",
+      "secretValue",
+      "password",
+      "authorization",
+      "values",
+    ])
       expect(line?.[k], k).toBe("[redacted]");
     expect(line?.nested).toEqual({ apiToken: "[redacted]", ok: "fine" });
     expect(line?.durationMs).toBe(3);
@@ -98,7 +113,10 @@ describe("logger", () => {
 
   it("public fields named by the app skip redaction (a client's public key)", () => {
     const s = sink();
-    createLogger({ stream: s.stream, publicFields: ["clientKey"] }).info("x", { clientKey: B64_KEY, otherKey: B64_KEY });
+    createLogger({ stream: s.stream, publicFields: ["clientKey"] }).info("x", {
+      clientKey: B64_KEY,
+      otherKey: B64_KEY,
+    });
     expect(s.json()[0]).toMatchObject({ clientKey: B64_KEY, otherKey: "[redacted]" });
   });
 
@@ -133,7 +151,16 @@ describe("logger", () => {
 
 describe("redaction helpers", () => {
   it("field-name rule matches words and strong substrings, not innocent names", () => {
-    for (const n of ["token", "authToken", "x-api-key", "client_secret", "KEK", "privateKey", "tail", "cookie"])
+    for (const n of [
+      "token",
+      "authToken",
+      "x-api-key",
+      "client_secret",
+      "KEK",
+      "privateKey",
+      "tail",
+      "cookie",
+    ])
       expect(isSecretFieldName(n), n).toBe(true);
     for (const n of ["monkey", "durationMs", "op", "org", "keyboard", "location", "outcome"])
       expect(isSecretFieldName(n), n).toBe(false);
@@ -172,7 +199,14 @@ describe("request log", () => {
     startRequest(log, "mint", {}, clock).done({ code: "internal" });
     const lines = s.json();
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toMatchObject({ level: "info", msg: "rpc", op: "verify", outcome: "ok", durationMs: 1.5, cid: "c1" });
+    expect(lines[0]).toMatchObject({
+      level: "info",
+      msg: "rpc",
+      op: "verify",
+      outcome: "ok",
+      durationMs: 1.5,
+      cid: "c1",
+    });
     expect(lines[0]).not.toHaveProperty("code");
     expect(lines[1]).toMatchObject({ level: "info", outcome: "refused", code: "revoked" });
     expect(lines[2]).toMatchObject({ level: "error", outcome: "error", code: "internal" });

@@ -22,7 +22,10 @@ export interface MetricsServer {
   close(graceMs?: number): Promise<void>;
 }
 
-export async function startMetricsServer(metrics: ServiceMetrics, opts: MetricsServerOptions): Promise<MetricsServer> {
+export async function startMetricsServer(
+  metrics: ServiceMetrics,
+  opts: MetricsServerOptions,
+): Promise<MetricsServer> {
   const onError = opts.onError ?? (() => {});
   const srv: Listening = await listen(
     async (req) => {

@@ -8,7 +8,7 @@
  * cap of distinct values) is "other". Never an org, app, nonce, user, key or token: label values
  * are public and each new one is a new time series.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 export interface ServiceMetricsOptions {
   /** metric name prefix, e.g. "tkdb" or "petsem" */
@@ -21,7 +21,7 @@ export interface ServiceMetricsOptions {
   buckets?: readonly number[];
 }
 
-/** A gauge's value at scrape time; undefined (or a throw) leaves it out of that scrape. */
+/** A gauge's value at scrape time; undefined (or a throw, also counted) reports NaN: unknown. */
 export type GaugeRead = () => number | undefined | Promise<number | undefined>;
 
 export interface ServiceMetrics {
@@ -45,7 +45,9 @@ export interface ServiceMetrics {
 const NAME = /^[a-z][a-z0-9_]{0,39}$/;
 const CODE = /^[a-z][a-z0-9_]{0,39}$/;
 const MAX_DISTINCT = 64;
-export const DEFAULT_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+export const DEFAULT_BUCKETS: readonly number[] = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+];
 
 /** A label value from a bounded vocabulary: plain codes, at most MAX_DISTINCT of them, else "other". */
 function boundedLabel(): (v: unknown) => string {
@@ -87,7 +89,7 @@ export function createServiceMetrics(opts: ServiceMetricsOptions): ServiceMetric
   });
   const hookErrors = new Counter({
     name: `${service}_metrics_hook_errors_total`,
-    help: "gauge hooks that threw at scrape time (the gauge is left out of that scrape)",
+    help: "gauge hooks that threw at scrape time (the gauge reads NaN in that scrape)",
     labelNames: ["gauge"] as const,
     registers: [registry],
   });
@@ -103,14 +105,15 @@ export function createServiceMetrics(opts: ServiceMetricsOptions): ServiceMetric
       name: `${service}_${name}`,
       help,
       registers: [registry],
+      // Unknown is NaN, never a stale or zero value (a lag of 0 would read as healthy).
       async collect() {
-        this.reset();
+        let v: number | undefined;
         try {
-          const v = await read();
-          if (typeof v === "number" && Number.isFinite(v)) this.set(v);
+          v = await read();
         } catch {
           hookErrors.inc({ gauge: name });
         }
+        this.set(typeof v === "number" && Number.isFinite(v) ? v : Number.NaN);
       },
     });
   };

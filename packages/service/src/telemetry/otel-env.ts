@@ -40,7 +40,12 @@ export interface OtlpTracingConfig {
   sampler: SamplerName;
   /** ratio for the *traceidratio samplers, 0..1 */
   samplerRatio: number;
-  batch: { scheduledDelayMillis: number; maxQueueSize: number; maxExportBatchSize: number; exportTimeoutMillis: number };
+  batch: {
+    scheduledDelayMillis: number;
+    maxQueueSize: number;
+    maxExportBatchSize: number;
+    exportTimeoutMillis: number;
+  };
 }
 
 const SAMPLERS: readonly SamplerName[] = [
@@ -136,7 +141,10 @@ export function otlpTracingFromEnv(env: Env, serviceName: string): OtlpTracingCo
   const maxQueueSize = int(env, "OTEL_BSP_MAX_QUEUE_SIZE", 2048, 1, 1_000_000);
   return {
     url,
-    headers: { ...headers(env, "OTEL_EXPORTER_OTLP_HEADERS"), ...headers(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS") },
+    headers: {
+      ...headers(env, "OTEL_EXPORTER_OTLP_HEADERS"),
+      ...headers(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS"),
+    },
     timeoutMillis: int(env, timeoutVar, 10_000, 1, 600_000),
     compression,
     serviceName: get(env, "OTEL_SERVICE_NAME") ?? serviceName,
@@ -145,7 +153,10 @@ export function otlpTracingFromEnv(env: Env, serviceName: string): OtlpTracingCo
     batch: {
       scheduledDelayMillis: int(env, "OTEL_BSP_SCHEDULE_DELAY", 5_000, 0, 600_000),
       maxQueueSize,
-      maxExportBatchSize: Math.min(maxQueueSize, int(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, 1, 1_000_000)),
+      maxExportBatchSize: Math.min(
+        maxQueueSize,
+        int(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, 1, 1_000_000),
+      ),
       exportTimeoutMillis: int(env, "OTEL_BSP_EXPORT_TIMEOUT", 30_000, 1, 600_000),
     },
   };
