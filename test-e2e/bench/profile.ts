@@ -63,7 +63,10 @@ export interface Breakdown {
   top: { fn: string; where: string; category: Category; ms: number }[];
 }
 
-const AUDIT = /\/(apps\/(tkdb|petsem)\/src\/audit|packages\/audit\/)/;
+/** Audit code: its own files, or tkdb's store methods that build and append the hash-chained record. */
+const AUDIT_URL = /\/(apps\/(tkdb|petsem)\/src\/audit|packages\/audit\/)/;
+const AUDIT_FN = new Set(["appendAudit", "auditHash"]);
+const isAudit = (f: CallFrame) => AUDIT_URL.test(f.url) || AUDIT_FN.has(f.functionName);
 const CRYPTO_FRAME = /^node:internal\/crypto\//;
 
 /** What a frame says about its sample, or undefined when it leaves the decision to its callers. */
@@ -94,7 +97,7 @@ function frameCategory(f: CallFrame): Category | "crypto-call" | undefined {
 }
 
 function classify(stack: CallFrame[]): Category {
-  if (stack.some((f) => AUDIT.test(f.url))) return "audit";
+  if (stack.some(isAudit)) return "audit";
   let viaCrypto = false;
   for (const f of stack) {
     const c = frameCategory(f);
@@ -164,7 +167,7 @@ export function attribute(profile: CpuProfile, rpcs: number): Breakdown {
     bySelf.set(k, e);
   }
   return {
-    busyMs: Number((busy / 1000).toFixed(1)),
+    busyMs: Number((busy / 1000).toFixed(3)),
     perRpcUs: perRpc(busy),
     us: Object.fromEntries(CATEGORIES.map((c) => [c, perRpc(us[c])])) as Record<Category, number>,
     share: Object.fromEntries(

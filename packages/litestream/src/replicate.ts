@@ -14,7 +14,7 @@
  *    `.<db>-litestream/generation` file), checked from one monitor interval after start, when it
  *    has decided whether to continue that generation or begin a new one.
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { litestreamBinary } from "./binary.js";
@@ -117,8 +117,138 @@ function readStaleConfigPath(pidFile: string): string | undefined {
   }
 }
 
-// One function on purpose (about 140 lines): the child, its output watcher, the exit bookkeeping,
-// readiness and stop share the process's state, and splitting them would pass that state around.
+/** What the replicator knows about its child, from its output and its exit. */
+class ChildState {
+  readonly t0 = performance.now();
+  /** replica names from "replicating to" lines */
+  readonly replicas = new Set<string>();
+  /** replicas with a snapshot or WAL segment write in flight */
+  readonly writing = new Set<string>();
+  startedAt: number | undefined;
+  signalled = false;
+  errorAfterSignal = false;
+  exitCode: number | null | undefined;
+  exitSignal: string | null = null;
+  private readonly waiters = new Set<() => void>();
+
+  /** Reads one line of Litestream's log (logfmt: `time=… level=… msg="…" key=value …`). */
+  onLine(line: string): void {
+    const replica = /\breplica=(\S+)/.exec(line)?.[1] ?? "";
+    if (line.includes('msg="replicating to"')) {
+      const name = /\bname=(\S+)/.exec(line)?.[1];
+      if (name !== undefined) this.replicas.add(name);
+      this.startedAt ??= performance.now();
+    }
+    if (line.includes('msg="write snapshot"') || line.includes('msg="write wal segment"')) {
+      this.writing.add(replica);
+    }
+    if (line.includes('msg="snapshot written"') || line.includes('msg="wal segment written"')) {
+      this.writing.delete(replica);
+      this.poke();
+    }
+    if (this.signalled && /level=ERROR|panic:/.test(line)) this.errorAfterSignal = true;
+  }
+
+  get running(): boolean {
+    return this.exitCode === undefined;
+  }
+
+  /** Wakes every pause(). */
+  poke(): void {
+    for (const w of this.waiters) w();
+    this.waiters.clear();
+  }
+
+  /** Waits for a write to finish, the exit, a signal, or `ms`, whichever is first. */
+  pause(ms: number): Promise<void> {
+    return new Promise<void>((res) => {
+      const done = () => {
+        clearTimeout(t);
+        this.waiters.delete(done);
+        res();
+      };
+      const t = setTimeout(done, ms);
+      this.waiters.add(done);
+    });
+  }
+}
+
+/** Polls until every replica holds a snapshot of the generation Litestream is on (module doc, 3). */
+async function waitReady(
+  state: ChildState,
+  db: string,
+  config: OpenedConfig,
+  timeoutMs: number,
+  summary: () => string,
+): Promise<ReadyInfo> {
+  for (;;) {
+    if (!state.running || state.signalled) {
+      const why = state.signalled ? "was stopped" : "exited";
+      throw new LitestreamError("backup", `litestream ${why} before its first snapshot: ${summary()}`, {
+        details: { exit_code: state.exitCode ?? -1 },
+      });
+    }
+    if (performance.now() - state.t0 > timeoutMs) {
+      throw new LitestreamError(
+        "backup",
+        `litestream wrote no snapshot within ${timeoutMs} ms: ${summary()}`,
+      );
+    }
+    // One monitor interval after "replicating to", Litestream has chosen its generation.
+    const since = state.startedAt === undefined ? -1 : performance.now() - state.startedAt;
+    const settled = since >= config.monitorMs + 50;
+    const generation = settled ? localGeneration(db) : undefined;
+    if (generation !== undefined && state.writing.size === 0) {
+      const names = config.replicas ?? [...state.replicas];
+      const snaps = await snapshotsWith(db, config).catch(() => []);
+      const covered = names.every((r) => snaps.some((s) => s.replica === r && s.generation === generation));
+      if (names.length > 0 && covered)
+        return { generation, replicas: names, ms: performance.now() - state.t0 };
+    }
+    await state.pause(settled ? 250 : Math.max(20, config.monitorMs / 4));
+  }
+}
+
+/** Waits for `p`, `exited` or `ms`, whichever is first (never rejects). */
+async function within(p: Promise<unknown>, exited: Promise<unknown>, ms: number): Promise<void> {
+  let t: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => {}), exited, new Promise<void>((r) => (t = setTimeout(r, ms)))]);
+  clearTimeout(t);
+}
+
+/** stop() of module doc points 1 and 2, then SIGTERM and the bounded wait for the exit. */
+async function stopChild(
+  child: ChildProcess,
+  state: ChildState,
+  ready: Promise<unknown>,
+  exited: Promise<unknown>,
+  timeoutMs: number,
+  summary: () => string,
+): Promise<void> {
+  if (state.running) await within(ready, exited, 5_000);
+  for (let i = 0; state.running && state.writing.size > 0 && i < 60; i++) await state.pause(50);
+  if (state.running) {
+    state.signalled = true;
+    state.poke();
+    child.kill("SIGTERM");
+    await within(exited, exited, timeoutMs);
+    if (state.running) child.kill("SIGKILL");
+  }
+  await exited;
+  if (state.exitCode !== 0 || state.errorAfterSignal) {
+    const what = state.signalled
+      ? "did not shut down cleanly (its final sync may not have shipped)"
+      : "had exited";
+    throw new LitestreamError("backup", `litestream ${what}: ${summary()}`, {
+      details: {
+        exit_code: state.exitCode ?? -1,
+        ...(state.exitSignal === null ? {} : { signal: state.exitSignal }),
+      },
+    });
+  }
+}
+
+/** Spawns the replicator, records it, and wires its output, exit, readiness and stop. */
 function start(
   bin: string,
   db: string,
@@ -130,57 +260,33 @@ function start(
     stdio: ["ignore", "pipe", "pipe"],
     env: config.env,
   });
-  const t0 = performance.now();
-  const replicas = new Set<string>();
-  const writing = new Set<string>();
-  let startedAt: number | undefined;
-  let signalled = false;
-  let errorAfterSignal = false;
-  const waiters = new Set<() => void>();
-  const poke = () => {
-    for (const w of waiters) w();
-    waiters.clear();
-  };
+  const state = new ChildState();
   const tail = new Tail(200, (line) => {
-    const replica = /\breplica=(\S+)/.exec(line)?.[1] ?? "";
-    if (line.includes('msg="replicating to"')) {
-      const name = /\bname=(\S+)/.exec(line)?.[1];
-      if (name !== undefined) replicas.add(name);
-      startedAt ??= performance.now();
-    }
-    if (line.includes('msg="write snapshot"') || line.includes('msg="write wal segment"'))
-      writing.add(replica);
-    if (line.includes('msg="snapshot written"') || line.includes('msg="wal segment written"')) {
-      writing.delete(replica);
-      poke();
-    }
-    if (signalled && /level=ERROR|panic:/.test(line)) errorAfterSignal = true;
+    state.onLine(line);
     opts.onLog?.(line);
   });
   child.stdout.on("data", (d: Buffer) => tail.push(d));
   child.stderr.on("data", (d: Buffer) => tail.push(d));
-
-  let exitCode: number | null | undefined;
-  let exitSignal: string | null = null;
+  const summary = () => summarizeLitestreamOutput(tail.all());
   const killOnExit = () => {
-    if (exitCode === undefined) child.kill("SIGTERM");
+    if (state.running) child.kill("SIGTERM");
   };
   const exited = new Promise<number | null>((res) => {
     child.once("error", () => {
-      exitCode ??= -1;
-      res(exitCode);
+      state.exitCode ??= -1;
+      res(state.exitCode);
     });
     child.once("close", (code, signal) => {
-      exitCode ??= code;
-      exitSignal = signal;
-      res(exitCode);
+      state.exitCode ??= code;
+      state.exitSignal = signal;
+      res(state.exitCode);
     });
   }).finally(() => {
     config.cleanup();
     forgetReplicator(pidFile, child.pid, config.path);
     active.delete(db);
     process.removeListener("exit", killOnExit);
-    poke();
+    state.poke();
   });
   if (child.pid !== undefined) {
     try {
@@ -193,86 +299,18 @@ function start(
     // Never leave an orphaned Litestream if the service exits without calling stop().
     process.once("exit", killOnExit);
   }
-
-  /** Waits for an output event, the exit, or `ms`, whichever is first. */
-  const pause = (ms: number) =>
-    new Promise<void>((res) => {
-      const done = () => {
-        clearTimeout(t);
-        waiters.delete(done);
-        res();
-      };
-      const t = setTimeout(done, ms);
-      waiters.add(done);
-    });
-  const summary = () => summarizeLitestreamOutput(tail.all());
-  const readyTimeout = opts.readyTimeoutMs ?? 60_000;
-  const ready = (async (): Promise<ReadyInfo> => {
-    for (;;) {
-      const elapsed = performance.now() - t0;
-      if (exitCode !== undefined || signalled) {
-        const why = signalled ? "was stopped" : "exited";
-        throw new LitestreamError("backup", `litestream ${why} before its first snapshot: ${summary()}`, {
-          details: { exit_code: exitCode ?? -1 },
-        });
-      }
-      if (elapsed > readyTimeout) {
-        throw new LitestreamError(
-          "backup",
-          `litestream wrote no snapshot within ${readyTimeout} ms: ${summary()}`,
-        );
-      }
-      // One monitor interval after "replicating to", Litestream has chosen its generation.
-      const settled = startedAt !== undefined && performance.now() - startedAt >= config.monitorMs + 50;
-      const generation = settled ? localGeneration(db) : undefined;
-      if (generation !== undefined && writing.size === 0) {
-        const names = config.replicas ?? [...replicas];
-        const snaps = await snapshotsWith(db, config).catch(() => []);
-        const covered = names.every((r) => snaps.some((s) => s.replica === r && s.generation === generation));
-        if (names.length > 0 && covered) return { generation, replicas: names, ms: performance.now() - t0 };
-      }
-      await pause(settled ? 250 : Math.max(20, config.monitorMs / 4));
-    }
-  })();
+  const ready = waitReady(state, db, config, opts.readyTimeoutMs ?? 60_000, summary);
   ready.catch(() => {}); // a caller that never awaits `ready` must not crash the process
-
-  /** Waits for `p` or `ms`, whichever is first (never rejects). */
-  const within = async (p: Promise<unknown>, ms: number) => {
-    let t: NodeJS.Timeout | undefined;
-    await Promise.race([p.catch(() => {}), exited, new Promise<void>((r) => (t = setTimeout(r, ms)))]);
-    clearTimeout(t);
-  };
   let stopping: Promise<void> | undefined;
-  const stop = (timeoutMs = 15_000): Promise<void> => {
-    stopping ??= (async () => {
-      if (exitCode === undefined) await within(ready, 5_000);
-      for (let i = 0; exitCode === undefined && writing.size > 0 && i < 60; i++) await pause(50);
-      if (exitCode === undefined) {
-        signalled = true;
-        poke();
-        child.kill("SIGTERM");
-        await within(exited, timeoutMs);
-        if (exitCode === undefined) child.kill("SIGKILL");
-      }
-      await exited;
-      if (exitCode !== 0 || errorAfterSignal) {
-        const what = signalled
-          ? "did not shut down cleanly (its final sync may not have shipped)"
-          : "had exited";
-        throw new LitestreamError("backup", `litestream ${what}: ${summary()}`, {
-          details: { exit_code: exitCode ?? -1, ...(exitSignal === null ? {} : { signal: exitSignal }) },
-        });
-      }
-    })();
-    return stopping;
-  };
-
   return {
     pid: child.pid ?? -1,
     dbPath: db,
     ready,
     exited,
-    stop,
+    stop(timeoutMs = 15_000) {
+      stopping ??= stopChild(child, state, ready, exited, timeoutMs, summary);
+      return stopping;
+    },
     output: () => tail.all(),
   };
 }

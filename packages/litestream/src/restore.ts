@@ -86,8 +86,9 @@ export async function restore(opts: RestoreOptions): Promise<{ outPath: string; 
       const why = summarizeLitestreamOutput(lines);
       const kind = /no matching backups|no snapshots available|no generation/i.test(why)
         ? "not_found"
-        : "backup";
-      rmSync(out, { force: true });
+        : /already exists/i.test(why)
+          ? "conflict"
+          : "backup";
       throw new LitestreamError(kind, `litestream restore failed: ${why}`, {
         details: { exit_code: code ?? -1 },
       });
@@ -95,8 +96,8 @@ export async function restore(opts: RestoreOptions): Promise<{ outPath: string; 
     return { outPath: out, ms: performance.now() - t0 };
   } finally {
     config.cleanup();
-    // Litestream applies the WAL to `<out>.tmp` through SQLite and may leave it or its -wal/-shm.
-    for (const suffix of [".tmp", ".tmp-wal", ".tmp-shm"]) rmSync(`${out}${suffix}`, { force: true });
+    // Litestream applies the WAL to `<out>.tmp` through SQLite and may leave its -wal/-shm behind.
+    for (const suffix of [".tmp-wal", ".tmp-shm"]) rmSync(`${out}${suffix}`, { force: true });
   }
 }
 

@@ -68,6 +68,8 @@ export function cpuSeconds(pid: number): number {
 
 function startWorker(): ChildProcess {
   return fork(join(here, "worker.ts"), [], {
+    // `--import tsx` resolves from the working folder: the repository's, whatever the caller's is.
+    cwd: here,
     execArgv: ["--import", "tsx"],
     serialization: "advanced",
     stdio: ["ignore", "inherit", "inherit", "ipc"],
