@@ -529,7 +529,8 @@ describe("infra/ agrees with the apps' configuration modules", () => {
     if (!Array.isArray(passthrough)) throw new Error("proxy.passthrough is not a list");
     expect(passthrough.length).toBeGreaterThan(0);
     const server = read("apps", "tkdb", "src", "server.ts");
-    const writes = [...server.matchAll(/mutating\(deps, "([a-z_]+)"/g)].map((m) => m[1]);
+    // Ops that write to the database: the mutations and the audited discharge.
+    const writes = [...server.matchAll(/(?:mutating|audited)\(deps, "([a-z_]+)"/g)].map((m) => m[1]);
     expect(writes).toContain("discharge");
     for (const path of passthrough) {
       const m = typeof path === "string" ? /^\/noise\/v1\/verify\/([a-z_]+)$/.exec(path) : null;
