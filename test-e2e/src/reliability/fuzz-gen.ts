@@ -34,6 +34,7 @@ import {
 } from "@tkdb/noise";
 import { UNSAFE_TEST_ONLY_injectEphemeralKeys } from "@tkdb/noise/unsafe-testing";
 import fc from "fast-check";
+import { Agent, fetch as undiciFetch } from "undici";
 
 // ---- the surface -------------------------------------------------------------------------------
 
@@ -45,28 +46,37 @@ export interface Endpoint {
   op: string;
   pattern: "IK" | "KK";
   mutating: boolean;
+  /**
+   * Carries tokens or values: refused in handshake message 1 (`forward_secrecy_required`), sent
+   * only inside a session (packages/noise README "Session mode"; tkdb: verify, discharge, strip,
+   * revoke; petsem: every op but health).
+   */
+  forwardSecret: boolean;
 }
 
 /** Every op of both services (tkdb server.ts, petsem rpc.ts). */
 export const ENDPOINTS: readonly Endpoint[] = [
-  { service: "tkdb", api: "verify", op: "verify", pattern: "IK", mutating: false },
-  { service: "tkdb", api: "verify", op: "revocations", pattern: "IK", mutating: false },
-  { service: "tkdb", api: "verify", op: "discharge", pattern: "IK", mutating: true },
-  { service: "tkdb", api: "verify", op: "health", pattern: "IK", mutating: false },
-  { service: "tkdb", api: "sign", op: "org_create", pattern: "KK", mutating: true },
-  { service: "tkdb", api: "sign", op: "mint", pattern: "KK", mutating: true },
-  { service: "tkdb", api: "sign", op: "revoke", pattern: "KK", mutating: true },
-  { service: "tkdb", api: "sign", op: "strip", pattern: "KK", mutating: true },
-  { service: "petsem", api: "secrets", op: "set", pattern: "IK", mutating: true },
-  { service: "petsem", api: "secrets", op: "unset", pattern: "IK", mutating: true },
-  { service: "petsem", api: "secrets", op: "list", pattern: "IK", mutating: false },
-  { service: "petsem", api: "secrets", op: "rollback", pattern: "IK", mutating: true },
-  { service: "petsem", api: "secrets", op: "resolve", pattern: "IK", mutating: false },
-  { service: "petsem", api: "secrets", op: "health", pattern: "IK", mutating: false },
+  { service: "tkdb", api: "verify", op: "verify", pattern: "IK", mutating: false, forwardSecret: true },
+  { service: "tkdb", api: "verify", op: "revocations", pattern: "IK", mutating: false, forwardSecret: false },
+  { service: "tkdb", api: "verify", op: "discharge", pattern: "IK", mutating: true, forwardSecret: true },
+  { service: "tkdb", api: "verify", op: "health", pattern: "IK", mutating: false, forwardSecret: false },
+  { service: "tkdb", api: "sign", op: "org_create", pattern: "KK", mutating: true, forwardSecret: false },
+  { service: "tkdb", api: "sign", op: "mint", pattern: "KK", mutating: true, forwardSecret: false },
+  { service: "tkdb", api: "sign", op: "revoke", pattern: "KK", mutating: true, forwardSecret: true },
+  { service: "tkdb", api: "sign", op: "strip", pattern: "KK", mutating: true, forwardSecret: true },
+  { service: "petsem", api: "secrets", op: "set", pattern: "IK", mutating: true, forwardSecret: true },
+  { service: "petsem", api: "secrets", op: "unset", pattern: "IK", mutating: true, forwardSecret: true },
+  { service: "petsem", api: "secrets", op: "list", pattern: "IK", mutating: false, forwardSecret: true },
+  { service: "petsem", api: "secrets", op: "rollback", pattern: "IK", mutating: true, forwardSecret: true },
+  { service: "petsem", api: "secrets", op: "resolve", pattern: "IK", mutating: false, forwardSecret: true },
+  { service: "petsem", api: "secrets", op: "health", pattern: "IK", mutating: false, forwardSecret: false },
 ];
 
 /** Codes the Noise handler itself sends after authentication for a bad request (server.ts). */
 export const ENVELOPE_CODES = ["bad_request", "op_mismatch", "stale_request", "unknown_op"] as const;
+
+/** The handler's refusal of a `forwardSecret` op that arrived in message 1 (server.ts). */
+export const FORWARD_SECRECY_REQUIRED = "forward_secrecy_required";
 
 /**
  * The typed refusals each service documents for a client's mistake (apps/*\/src/errors.ts). Codes
@@ -170,11 +180,53 @@ export type HttpResult =
   | { status: number; contentType: string | null; body: Uint8Array }
   | { error: string; timedOut: boolean };
 
-/** One POST (or any method) with a hard timeout: a hang is an outcome, never a stuck test. */
+/**
+ * Loopback source addresses of the hostile traffic (any 127/8 address reaches a server bound to
+ * 127.0.0.1). The legitimate clients of the stack connect from 127.0.0.1; the transport flood and
+ * the payload fuzzer each from their own address, as separate attackers would: the server's
+ * per-address budgets (connections, sessions, seen-ephemeral entries) charge them, not the
+ * legitimate clients, and the "afterwards" checks show those were never denied service.
+ */
+export const TRANSPORT_SOURCE = "127.0.0.2";
+export const PAYLOAD_SOURCE = "127.0.0.3";
+
+const agents = new Map<string, Agent>();
+
+/**
+ * A fetch whose connections leave from `localAddress`, on its own connection pool (the hostile
+ * traffic never shares a pooled connection with the legitimate clients). An idle pooled connection
+ * is dropped after 1 s, well inside the server's 5 s keep-alive, as a margin against writing a
+ * request into a connection the server is closing for idleness while the test process is stalled
+ * by input generation (a client-side race, not the property under test; nodejs/node#35526).
+ */
+export function fetchFrom(localAddress: string): typeof fetch {
+  let agent = agents.get(localAddress);
+  if (agent === undefined) {
+    agent = new Agent({ localAddress, keepAliveTimeout: 1_000, keepAliveTimeoutThreshold: 4_000 });
+    agents.set(localAddress, agent);
+  }
+  const dispatcher = agent;
+  return ((input: string | URL, init?: RequestInit) =>
+    undiciFetch(input, { ...(init as object), dispatcher } as Parameters<
+      typeof undiciFetch
+    >[1])) as unknown as typeof fetch;
+}
+
+/** Close the pools fetchFrom opened. */
+export async function closeSources(): Promise<void> {
+  const all = [...agents.values()];
+  agents.clear();
+  await Promise.all(all.map((a) => a.close()));
+}
+
+/**
+ * One POST (or any method) with a hard timeout: a hang is an outcome, never a stuck test. `from`:
+ * the loopback source address (default: the process's ordinary fetch, from 127.0.0.1).
+ */
 export async function send(
   url: string,
   path: string,
-  init: { method?: string; headers?: Record<string, string>; body?: Body | null },
+  init: { method?: string; headers?: Record<string, string>; body?: Body | null; from?: string },
   timeoutMs = 10_000,
 ): Promise<HttpResult> {
   const signal = AbortSignal.timeout(timeoutMs);
@@ -186,12 +238,42 @@ export async function send(
       signal,
     };
     if (init.body instanceof ReadableStream) req.duplex = "half";
-    const res = await fetch(url + path, req);
+    const doFetch = init.from === undefined ? fetch : fetchFrom(init.from);
+    const res = await doFetch(url + path, req);
     const body = new Uint8Array(await res.arrayBuffer());
     return { status: res.status, contentType: res.headers.get("content-type"), body };
   } catch (e) {
     return { error: (e as Error).name ?? "error", timedOut: signal.aborted };
   }
+}
+
+/** One POST exactly as a client's fetch sent it. */
+export interface RecordedPost {
+  url: string;
+  path: string;
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
+
+/**
+ * A fetch that records every request (a copy of its headers and body bytes) before sending it, for
+ * a `NoiseSession`: the recorded session transport message can then be replayed byte for byte.
+ */
+export function recordingFetch(): { fetch: typeof fetch; posts: RecordedPost[] } {
+  const posts: RecordedPost[] = [];
+  const rec: typeof fetch = (input, init) => {
+    const url = String(input instanceof Request ? input.url : input);
+    const body = init?.body;
+    if (!(body instanceof Uint8Array)) throw new Error("recordingFetch: expected a Uint8Array body");
+    posts.push({
+      url,
+      path: new URL(url).pathname,
+      headers: Object.fromEntries(new Headers(init?.headers).entries()),
+      body: Uint8Array.from(body),
+    });
+    return fetch(input, init);
+  };
+  return { fetch: rec, posts };
 }
 
 export interface Opened {
