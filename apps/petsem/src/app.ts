@@ -5,12 +5,11 @@
  */
 import { createNoiseHandler, type KeyPair, type NoiseServerEvent } from "@tkdb/noise";
 import { Hono } from "hono";
-import { type Authorizer, petsemOps } from "./rpc.js";
-import type { SecretStore } from "./store.js";
+import { type Authorizer, petsemOps, type SecretsStore } from "./rpc/index.js";
 import { MAX_RESPONSE_BYTES } from "./validate.js";
 
 export interface PetsemAppOptions {
-  readonly store: SecretStore;
+  readonly store: SecretsStore;
   readonly authorizer: Authorizer;
   readonly staticKeyPair: KeyPair;
   readonly backend?: "native" | "noble";

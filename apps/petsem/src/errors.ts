@@ -1,10 +1,16 @@
 /**
- * petsem's one error tree. Every error carries a stable `code`; messages are fixed strings chosen
- * here, never built from request input, so a rejected name, a value or a key can never be echoed
- * back (secrets-model.md §3: an error that echoed a "name" once leaked a token).
+ * petsem's errors are @tkdb/service's one error tree: `PetsemError` is a `ServiceError` whose code
+ * is one of the codes below, all from the shared vocabulary (packages/service/README.md "Error
+ * codes"), with the table's status. Messages are fixed strings chosen by the thrower, never built
+ * from request input, so a rejected name, a value or a key can never be echoed back
+ * (secrets-model.md §3: an error that echoed a "name" once leaked a token). The wire codes are the
+ * ones petsem always sent: the Noise layer passes `code` and `message` through unchanged.
  */
+import { type ErrorDetails, ServiceError, statusOf } from "@tkdb/service";
+
+/** The codes petsem throws (a subset of the shared vocabulary). */
 export type PetsemErrorCode =
-  | "config" // bad or missing configuration (startup only)
+  | "config" // bad or missing configuration (startup, CLI; never on the wire)
   | "wrong_kek" // the key-encryption key does not open this database
   | "invalid_request" // malformed arguments
   | "invalid_name" // a name breaks ^[A-Za-z_][A-Za-z0-9_]{0,254}$
@@ -23,53 +29,47 @@ export type PetsemErrorCode =
   | "unavailable" // a dependency petsem must consult is unreachable (tkdb's revocation feed): refused, retry
   | "internal";
 
-/** The status each code maps to (secrets-model.md §5.2); used by the RPC layer, in one place. */
-export const ERROR_STATUS: Readonly<Record<PetsemErrorCode, number>> = {
-  config: 500,
-  wrong_kek: 500,
-  invalid_request: 400,
-  invalid_name: 422,
-  reserved_name: 422,
-  too_large: 413,
-  too_many: 413,
-  cas_mismatch: 409,
-  not_found: 404,
-  stale: 503,
-  integrity: 500,
-  audit_unavailable: 503,
-  idempotency_mismatch: 422,
-  unauthorized: 401,
-  forbidden: 403,
-  backup: 500,
-  unavailable: 503,
-  internal: 500,
-};
+const CODES: readonly PetsemErrorCode[] = [
+  "config",
+  "wrong_kek",
+  "invalid_request",
+  "invalid_name",
+  "reserved_name",
+  "too_large",
+  "too_many",
+  "cas_mismatch",
+  "not_found",
+  "stale",
+  "integrity",
+  "audit_unavailable",
+  "idempotency_mismatch",
+  "unauthorized",
+  "forbidden",
+  "backup",
+  "unavailable",
+  "internal",
+];
+
+/** The status each code maps to: the shared table's (one place, @tkdb/service errors-codes.ts). */
+export const ERROR_STATUS: Readonly<Record<PetsemErrorCode, number>> = Object.freeze(
+  Object.fromEntries(CODES.map((c) => [c, statusOf(c)])) as Record<PetsemErrorCode, number>,
+);
 
 /** Non-secret facts an error may carry (limits, current versions). Never names or values. */
-export type PetsemErrorDetails = Readonly<Record<string, number | string | boolean>>;
+export type PetsemErrorDetails = ErrorDetails;
 
-export class PetsemError extends Error {
-  readonly code: PetsemErrorCode;
-  readonly details: PetsemErrorDetails | undefined;
+export class PetsemError extends ServiceError {
+  declare readonly code: PetsemErrorCode;
 
   constructor(
     code: PetsemErrorCode,
     message: string,
     options?: { details?: PetsemErrorDetails; cause?: unknown },
   ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = "PetsemError";
-    this.code = code;
-    this.details = options?.details;
-  }
-
-  get status(): number {
-    return ERROR_STATUS[this.code];
-  }
-
-  /** The wire form: `{code, message, ...details}`. */
-  toJSON(): { code: PetsemErrorCode; message: string } & Record<string, unknown> {
-    return { ...(this.details ?? {}), code: this.code, message: this.message };
+    super(code, message, {
+      ...(options?.details === undefined ? {} : { details: options.details }),
+      ...(options?.cause === undefined ? {} : { cause: options.cause }),
+    });
   }
 }
 

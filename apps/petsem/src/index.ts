@@ -22,7 +22,7 @@ export {
   restoreBackup,
   startReplication,
 } from "./litestream.js";
-export type { Authorization, Authorizer, PetsemOp } from "./rpc.js";
+export type { Authorization, Authorizer, PetsemOp, SecretsStore } from "./rpc/index.js";
 export {
   openPetsem,
   petsemDbFile,

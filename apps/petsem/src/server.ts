@@ -172,6 +172,43 @@ function revocationFeed(config: StartPetsemConfig): TkdbRevocationFeed | null {
   return new TkdbRevocationFeed({ source, ...timings });
 }
 
+/**
+ * Serve once the feed's first poll is in, or after a bounded wait: writes do not need tkdb, and
+ * resolve fails closed with `unavailable` until the feed has answered.
+ */
+async function firstPoll(feed: TkdbRevocationFeed, waitMs: number): Promise<void> {
+  let waited: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    feed.start(),
+    new Promise<void>((r) => {
+      waited = setTimeout(r, waitMs);
+    }),
+  ]);
+  clearTimeout(waited);
+}
+
+interface Listening {
+  readonly server: ReturnType<typeof serve>;
+  readonly port: number;
+}
+
+/** Listens on host:port with request/header timeouts and connection caps (security issue 12 item 9). */
+function listenOn(
+  fetch: Parameters<typeof serve>[0]["fetch"],
+  host: string,
+  port: number,
+  httpLimits: Partial<HttpLimits> | undefined,
+): Promise<Listening> {
+  return new Promise((resolve, reject) => {
+    const limits = resolveHttpLimits(httpLimits);
+    const s = serve({ fetch, hostname: host, port, serverOptions: httpServerOptions(limits) }, (info) =>
+      resolve({ server: s, port: info.port }),
+    );
+    limitConnections(s, limits);
+    s.once("error", reject);
+  });
+}
+
 export async function startPetsem(config: StartPetsemConfig): Promise<RunningPetsem> {
   if (config.noiseStaticKey === null || config.noiseStaticKey === undefined) {
     throw new PetsemError("config", "PETSEM_NOISE_KEY is required to serve");
@@ -193,18 +230,7 @@ export async function startPetsem(config: StartPetsemConfig): Promise<RunningPet
       throw e;
     }
   }
-  if (feed !== null) {
-    // Serve once the first poll is in (or after a bounded wait: writes do not need tkdb, and
-    // resolve fails closed with `unavailable` until the feed has answered).
-    let waited: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      feed.start(),
-      new Promise<void>((r) => {
-        waited = setTimeout(r, config.feedStartWaitMs ?? 5_000);
-      }),
-    ]);
-    clearTimeout(waited);
-  }
+  if (feed !== null) await firstPoll(feed, config.feedStartWaitMs ?? 5_000);
   const app = createPetsemApp({
     store,
     authorizer: authority,
@@ -213,23 +239,9 @@ export async function startPetsem(config: StartPetsemConfig): Promise<RunningPet
     ...(config.now === undefined ? {} : { now: config.now }),
   });
   const host = config.host ?? "127.0.0.1";
-  let listening: { server: ReturnType<typeof serve>; port: number };
+  let listening: Listening;
   try {
-    listening = await new Promise<{ server: ReturnType<typeof serve>; port: number }>((resolve, reject) => {
-      // Request/header timeouts and connection caps (security issue 12 item 9).
-      const limits = resolveHttpLimits(config.httpLimits);
-      const s = serve(
-        {
-          fetch: app.fetch,
-          hostname: host,
-          port: config.port ?? 0,
-          serverOptions: httpServerOptions(limits),
-        },
-        (info) => resolve({ server: s, port: info.port }),
-      );
-      limitConnections(s, limits);
-      s.once("error", reject);
-    });
+    listening = await listenOn(app.fetch, host, config.port ?? 0, config.httpLimits);
   } catch (e) {
     feed?.stop();
     await replication?.stop().catch(() => undefined);

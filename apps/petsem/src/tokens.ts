@@ -50,7 +50,7 @@ import {
 import type { RevokedTokens } from "./blacklist.js";
 import { constantTimeEqual } from "./crypto.js";
 import { PetsemError } from "./errors.js";
-import type { Authorization, Authorizer, PetsemOp } from "./rpc.js";
+import type { Authorization, Authorizer, PetsemOp } from "./rpc/index.js";
 import type { UserRevocations } from "./tkdb-feed.js";
 
 /**

@@ -1,7 +1,7 @@
 /** env.ts: tkdb's revocation feed settings (security issue 12, item 7). */
+import { isServiceError } from "@tkdb/service";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../src/env.js";
-import { isPetsemError } from "../src/errors.js";
 
 const BASE = { PETSEM_KEK: "11".repeat(32) };
 const SERVE = { ...BASE, PETSEM_NOISE_KEY: "22".repeat(32) };
@@ -11,7 +11,7 @@ function configError(env: Record<string, string>, serve = false): string {
   try {
     loadConfig(env, { requireNoiseKey: serve });
   } catch (e) {
-    if (isPetsemError(e, "config")) return e.message;
+    if (isServiceError(e, "config")) return e.message;
     throw e;
   }
   throw new Error("expected a config error");
@@ -20,7 +20,9 @@ function configError(env: Record<string, string>, serve = false): string {
 describe("env: tkdb's revocation feed", () => {
   it("serve with a tkdb shared key (a petsem that can resolve) refuses to start without the feed", () => {
     const env = { ...SERVE, PETSEM_TKDB_SHARED_KEY: "44".repeat(32) };
-    expect(configError(env, true)).toMatch(/PETSEM_TKDB_URL and PETSEM_TKDB_PUBLIC_KEY are required/);
+    expect(configError(env, true)).toMatch(
+      /PETSEM_TKDB_URL:? is required \(with PETSEM_TKDB_PUBLIC_KEY\) to serve/,
+    );
     expect(loadConfig({ ...env, ...FEED }, { requireNoiseKey: true }).tkdbFeed).toEqual({
       urls: ["http://127.0.0.1:7401"],
       publicKey: new Uint8Array(32).fill(0x33),

@@ -1,8 +1,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { isServiceError } from "@tkdb/service";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_PETSEM_LOCATION, DEFAULT_TKDB_LOCATION, loadConfig } from "../src/env.js";
-import { isPetsemError } from "../src/errors.js";
 import { tempDir } from "./helpers.js";
 
 const KEK_HEX = "11".repeat(32);
@@ -11,7 +11,7 @@ function configError(env: Record<string, string>): string {
   try {
     loadConfig(env);
   } catch (e) {
-    if (isPetsemError(e, "config")) return e.message;
+    if (isServiceError(e, "config")) return e.message;
     throw e;
   }
   throw new Error("expected a config error");
@@ -40,13 +40,15 @@ describe("env: the only reader of process.env", () => {
     writeFileSync(f, `${Buffer.alloc(32, 3).toString("base64url")}\n`);
     expect(loadConfig({ PETSEM_KEK_FILE: f }).kek).toEqual(new Uint8Array(32).fill(3));
     expect(configError({ PETSEM_KEK_FILE: f, PETSEM_KEK: KEK_HEX })).toMatch(/only one/);
-    expect(configError({ PETSEM_KEK_FILE: join(dir, "missing") })).toMatch(/PETSEM_KEK_FILE cannot be read/);
+    expect(configError({ PETSEM_KEK_FILE: join(dir, "missing") })).toMatch(
+      /PETSEM_KEK_FILE: the file .* cannot be read/,
+    );
   });
 
   it("bad values are named by variable, never echoed", () => {
     const secretish = "deadbeef".repeat(7);
     const msg = configError({ PETSEM_KEK: secretish });
-    expect(msg).toMatch(/PETSEM_KEK must be 32 bytes/);
+    expect(msg).toMatch(/PETSEM_KEK: must be 32 bytes/);
     expect(msg).not.toContain(secretish);
     expect(configError({ PETSEM_KEK: KEK_HEX, PETSEM_PORT: "70000" })).toMatch(/PETSEM_PORT/);
     expect(configError({ PETSEM_KEK: KEK_HEX, PETSEM_CRYPTO_BACKEND: "rot13" })).toMatch(/BACKEND/);
@@ -100,5 +102,20 @@ describe("env: the only reader of process.env", () => {
         }),
       ).toMatch(/PETSEM_LITESTREAM_SYNC_INTERVAL/);
     }
+  });
+
+  it("one set of key encodings (hex, base64, base64url); the all-zero key is refused; every problem is listed at once", () => {
+    const key = Buffer.alloc(32, 5);
+    for (const text of [key.toString("hex"), key.toString("base64"), key.toString("base64url")])
+      expect(loadConfig({ PETSEM_KEK: text }).kek).toEqual(new Uint8Array(key));
+    expect(configError({ PETSEM_KEK: "00".repeat(32) })).toMatch(/PETSEM_KEK: is all zero/);
+    const msg = configError({ PETSEM_PORT: "x", PETSEM_CRYPTO_BACKEND: "rot13" });
+    for (const v of ["PETSEM_KEK", "PETSEM_PORT", "PETSEM_CRYPTO_BACKEND"]) expect(msg).toContain(v);
+  });
+
+  it("an unknown PETSEM_ variable is warned about with a suggestion, never silently ignored", () => {
+    const warnings: string[] = [];
+    loadConfig({ PETSEM_KEK: KEK_HEX, PETSEM_PROT: "1" }, { onWarning: (w) => warnings.push(w) });
+    expect(warnings).toEqual([expect.stringMatching(/PETSEM_PROT .*did you mean PETSEM_PORT/)]);
   });
 });

@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { petsemCaveatKit as kit } from "../src/caveat-kit.js";
 import { isPetsemError } from "../src/errors.js";
-import type { PetsemOp } from "../src/rpc.js";
+import type { PetsemOp } from "../src/rpc/index.js";
 import { openPetsem } from "../src/server.js";
 import { PetsemAuthority, READER_OPS, WRITER_OPS } from "../src/tokens.js";
 import { freshStore, newKek, tempDir } from "./helpers.js";

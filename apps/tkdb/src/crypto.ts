@@ -166,18 +166,25 @@ function framed(label: string, parts: readonly string[]): Uint8Array {
   return out;
 }
 
+/** Deepest nesting of request arguments that is fingerprinted; deeper is a typed refusal. */
+export const MAX_ARGS_DEPTH = 32;
+
 /**
  * Canonical JSON of a request's arguments: object keys sorted (by UTF-16 code units, as
  * Array.prototype.sort does), no whitespace. Only JSON values occur (the args were JSON-parsed).
+ * Nesting deeper than MAX_ARGS_DEPTH is refused (`bad_request`): the fingerprint is computed
+ * before the arguments are validated, and unbounded recursion would overflow the stack.
  */
-export function canonicalJSON(v: unknown): string {
+export function canonicalJSON(v: unknown, depth = 0): string {
   if (v === null || typeof v !== "object") return JSON.stringify(v) ?? "null";
-  if (Array.isArray(v)) return `[${v.map(canonicalJSON).join(",")}]`;
+  if (depth >= MAX_ARGS_DEPTH)
+    throw new TkdbError("bad_request", `arguments are nested deeper than ${MAX_ARGS_DEPTH} levels`);
+  if (Array.isArray(v)) return `[${v.map((x) => canonicalJSON(x, depth + 1)).join(",")}]`;
   const o = v as Record<string, unknown>;
   return `{${Object.keys(o)
     .sort()
     .filter((k) => o[k] !== undefined)
-    .map((k) => `${JSON.stringify(k)}:${canonicalJSON(o[k])}`)
+    .map((k) => `${JSON.stringify(k)}:${canonicalJSON(o[k], depth + 1)}`)
     .join(",")}}`;
 }
 

@@ -1,28 +1,51 @@
 /**
- * The only reader of process.env in tkdb. Parses the environment into a typed TkdbConfig or a
- * ConfigError naming the variable (never echoing its value).
+ * The only reader of the environment in tkdb (the entry points pass process.env in): every
+ * variable is declared once here with @tkdb/service's defineConfig, so the server, the CLI, its
+ * --help "Environment" sections and the README table agree. Keys: 64 hex digits, base64 or
+ * base64url (canonical, never all zero), from VAR or VAR_FILE. Errors are one ConfigError naming
+ * each variable and what is wrong, never the value.
  *
  * | Variable | Meaning | Default |
  * |---|---|---|
- * | TKDB_HOST / TKDB_PORT | listen address (port 0: any free port) | 127.0.0.1 / 0 |
+ * | TKDB_HOST / TKDB_PORT | listen address (port 0: any free port) | 127.0.0.1 / 7401 |
  * | TKDB_METRICS_PORT | Prometheus exposition on 127.0.0.1 (unset: off) | — |
  * | TKDB_DATA_DIR | folder of tkdb.db | ./data/tkdb |
- * | TKDB_NOISE_KEY or TKDB_NOISE_KEY_FILE | X25519 static private key, 32 bytes hex or base64url | required |
- * | TKDB_KEK or TKDB_KEK_FILE | key-encryption key for root keys, 32 bytes hex or base64url | required |
- * | TKDB_SIGN_CLIENTS | comma list of signing clients `<public key>:<op>+<op>…` (key base64url or hex; ops among org_create, mint, revoke, strip); a bare key (the old form) may call every op, with a warning at start | empty |
- * | TKDB_TP_KEYS | comma list of `location=key` (key: 32 bytes base64, base64url or hex) shared with third parties: the auth service (at TKDB_AUTH_LOCATION) and petsem (at TKDB_LOCATION, the 3P location petsem's reader tokens name) | empty |
+ * | TKDB_NOISE_KEY or TKDB_NOISE_KEY_FILE | X25519 static private key | required (serve) |
+ * | TKDB_KEK or TKDB_KEK_FILE | key-encryption key for root keys | required |
+ * | TKDB_SIGN_CLIENTS | comma list of signing clients `<public key>:<op>+<op>…` (ops among org_create, mint, revoke, strip); a bare key (the old form) may call every op, with a warning at start | empty |
+ * | TKDB_TP_KEYS (or _FILE) | comma list of `location=key` shared with third parties: the auth service (at TKDB_AUTH_LOCATION) and petsem (at TKDB_LOCATION) | empty |
  * | TKDB_LOCATION | permission-token location (and tkdb's own 3P location) | https://api.fly.io/v1 |
  * | TKDB_AUTH_LOCATION | location of the auth service's 3P caveat (stripped by `strip`) | https://api.fly.io/aaa/v1 |
- * | TKDB_DISCHARGE_TTL | seconds a discharge issued by `discharge` stays valid (1..300) | 60 |
+ * | TKDB_DISCHARGE_TTL | lifetime of a discharge from `discharge`: 60, 60s, 2m (1 s..5 m, whole seconds) | 60s |
  * | TKDB_LITEFS_DIR | LiteFS mount (its `.primary` file marks a replica) | — |
  * | TKDB_LITESTREAM_CONFIG | litestream.yml; when set, `serve` runs Litestream replicate | — |
+ * | TKDB_URL, TKDB_SERVER_PUBLIC_KEY, TKDB_CLIENT_KEY(_FILE) | the CLI's online commands | http://127.0.0.1:7401 |
  */
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import {
+  type ConfigOf,
+  type ConfigSpec,
+  defineConfig,
+  duration,
+  type Env,
+  host,
+  KindError,
+  key32,
+  locationKeys,
+  parseConfig,
+  parseKey32,
+  port,
+  string,
+  url,
+  type Var,
+} from "@tkdb/service";
 import { ConfigError } from "./errors.js";
+
+export type { Env };
 
 export const DEFAULT_LOCATION = "https://api.fly.io/v1";
 export const AUTH_LOCATION = "https://api.fly.io/aaa/v1";
+export const DEFAULT_PORT = 7401;
 export const DEFAULT_DISCHARGE_TTL = 60;
 /** A discharge never lives longer than this (petsem refuses longer windows too). */
 export const MAX_DISCHARGE_TTL = 300;
@@ -70,115 +93,33 @@ export interface TkdbConfig {
   log?: (line: Record<string, unknown>) => void;
 }
 
-type Env = Record<string, string | undefined>;
+export const dataDir = string("TKDB_DATA_DIR", { default: "./data/tkdb", doc: "folder of tkdb.db" });
+const litefsDir = string("TKDB_LITEFS_DIR", { doc: "LiteFS mount (its .primary file marks a replica)" });
+const litestreamConfig = string("TKDB_LITESTREAM_CONFIG", {
+  doc: "litestream.yml: serve runs Litestream replicate; backup restore reads it",
+});
 
-export function parseKey32(value: string, name: string): Uint8Array {
-  const v = value.trim();
-  let bytes: Uint8Array | undefined;
-  if (/^[0-9a-fA-F]{64}$/.test(v)) bytes = new Uint8Array(Buffer.from(v, "hex"));
-  else if (/^[A-Za-z0-9_-]{43}=?$/.test(v)) bytes = new Uint8Array(Buffer.from(v, "base64url"));
-  else if (/^[A-Za-z0-9+/]{43}=$/.test(v)) bytes = new Uint8Array(Buffer.from(v, "base64"));
-  if (bytes === undefined || bytes.length !== 32) {
-    throw new ConfigError(`${name} must be 32 bytes as 64 hex digits, base64 or base64url`);
-  }
-  return bytes;
-}
-
-/** A secret from VAR or VAR_FILE (exactly one of them). */
-function secret(env: Env, name: string, required: boolean): Uint8Array | undefined {
-  const direct = env[name];
-  const file = env[`${name}_FILE`];
-  if (direct !== undefined && direct !== "" && file !== undefined && file !== "")
-    throw new ConfigError(`set only one of ${name} and ${name}_FILE`);
-  if (direct !== undefined && direct !== "") return parseKey32(direct, name);
-  if (file !== undefined && file !== "") {
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch {
-      throw new ConfigError(`${name}_FILE: cannot read the file`);
-    }
-    return parseKey32(text, `${name}_FILE`);
-  }
-  if (required) throw new ConfigError(`${name} (or ${name}_FILE) is required`);
-  return undefined;
-}
-
-function port(env: Env, name: string, dflt: number | undefined): number | undefined {
-  const v = env[name];
-  if (v === undefined || v === "") return dflt;
-  if (!/^\d{1,5}$/.test(v) || Number(v) > 65535) throw new ConfigError(`${name} must be a port number`);
-  return Number(v);
-}
-
-function url(env: Env, name: string, dflt: string): string {
-  const v = env[name] ?? dflt;
-  try {
-    new URL(v);
-  } catch {
-    throw new ConfigError(`${name} must be a URL`);
-  }
-  return v;
-}
-
-/** KEK, data folder, locations, third-party keys: for `serve` and the local admin commands. */
-export function loadServiceConfig(env: Env = process.env): ServiceConfig {
-  const dataDir = env.TKDB_DATA_DIR || "./data/tkdb";
-  const kek = secret(env, "TKDB_KEK", true) as Uint8Array;
-  const location = url(env, "TKDB_LOCATION", DEFAULT_LOCATION);
-  const authLocation = url(env, "TKDB_AUTH_LOCATION", AUTH_LOCATION);
-  const thirdPartyKeys = new Map<string, Uint8Array>();
-  (env.TKDB_TP_KEYS ?? "")
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s !== "")
-    .forEach((entry, i) => {
-      const eq = entry.lastIndexOf("=", entry.length - 2);
-      const loc = eq > 0 ? entry.slice(0, eq) : "";
-      try {
-        new URL(loc);
-      } catch {
-        throw new ConfigError(`TKDB_TP_KEYS[${i}] must be location=key`);
-      }
-      thirdPartyKeys.set(loc, parseKey32(entry.slice(eq + 1), `TKDB_TP_KEYS[${i}]`));
-    });
-  const ttlRaw = env.TKDB_DISCHARGE_TTL;
-  const ttlText = ttlRaw === undefined || ttlRaw === "" ? String(DEFAULT_DISCHARGE_TTL) : ttlRaw.trim();
-  const dischargeTtl = Number(ttlText);
-  if (!/^\d{1,6}$/.test(ttlText) || !validDischargeTtl(dischargeTtl))
-    throw new ConfigError(`TKDB_DISCHARGE_TTL must be a whole number of seconds in 1..${MAX_DISCHARGE_TTL}`);
-  const cfg: ServiceConfig = {
-    dbPath: join(dataDir, "tkdb.db"),
-    kek,
-    location,
-    authLocation,
-    dischargeTtl,
-    thirdPartyKeys,
-  };
-  if (env.TKDB_LITEFS_DIR) cfg.litefsDir = env.TKDB_LITEFS_DIR;
-  return cfg;
-}
-
-export function loadConfig(env: Env = process.env): TkdbConfig {
-  const host = env.TKDB_HOST || "127.0.0.1";
-  const listen = port(env, "TKDB_PORT", 0) as number;
-  const metricsPort = port(env, "TKDB_METRICS_PORT", undefined);
-  const noiseSecretKey = secret(env, "TKDB_NOISE_KEY", true) as Uint8Array;
-  const service = loadServiceConfig(env);
-  const signClients = parseSignClients(env.TKDB_SIGN_CLIENTS ?? "");
-  const cfg: TkdbConfig = { ...service, host, port: listen, noiseSecretKey, signClients };
-  if (metricsPort !== undefined) cfg.metricsPort = metricsPort;
-  if (env.TKDB_LITESTREAM_CONFIG) cfg.litestreamConfig = env.TKDB_LITESTREAM_CONFIG;
-  return cfg;
-}
-
-export function validDischargeTtl(ttl: number): boolean {
-  return Number.isInteger(ttl) && ttl >= 1 && ttl <= MAX_DISCHARGE_TTL;
-}
+/** The discharge lifetime in whole seconds (the variable takes any duration: 60, 60s, 2m). */
+const ttlMs = duration("TKDB_DISCHARGE_TTL", {
+  default: DEFAULT_DISCHARGE_TTL * 1000,
+  min: 1000,
+  max: MAX_DISCHARGE_TTL * 1000,
+  doc: `lifetime of a discharge issued by discharge (1s..${MAX_DISCHARGE_TTL}s, whole seconds)`,
+});
+const dischargeTtl: Var<number, false> = {
+  ...ttlMs,
+  default: DEFAULT_DISCHARGE_TTL,
+  parse: (text) => {
+    const ms = ttlMs.parse(text);
+    if (ms % 1000 !== 0) throw new KindError("must be a whole number of seconds");
+    return ms / 1000;
+  },
+};
 
 /**
  * TKDB_SIGN_CLIENTS: comma list of `<key>[:<op>+<op>…]`. `:` and `+` never occur in hex or
- * base64url keys. An empty op list, an unknown op or a key listed twice is refused.
+ * base64url keys. An empty op list, an unknown op or a key listed twice is refused (KindError,
+ * naming the item, never the key).
  */
 export function parseSignClients(value: string): SignClient[] {
   const seen = new Set<string>();
@@ -188,10 +129,14 @@ export function parseSignClients(value: string): SignClient[] {
     .filter((s) => s !== "")
     .map((entry, i) => {
       const colon = entry.indexOf(":");
-      const keyText = colon < 0 ? entry : entry.slice(0, colon);
-      const publicKey = parseKey32(keyText, `TKDB_SIGN_CLIENTS[${i}]`);
+      let publicKey: Uint8Array;
+      try {
+        publicKey = parseKey32(colon < 0 ? entry : entry.slice(0, colon));
+      } catch (e) {
+        throw e instanceof KindError ? new KindError(`item ${i}: the key ${e.message}`) : e;
+      }
       const id = Buffer.from(publicKey).toString("hex");
-      if (seen.has(id)) throw new ConfigError(`TKDB_SIGN_CLIENTS[${i}]: key listed twice`);
+      if (seen.has(id)) throw new KindError(`item ${i}: key listed twice`);
       seen.add(id);
       if (colon < 0) return { publicKey };
       const ops = entry
@@ -199,11 +144,120 @@ export function parseSignClients(value: string): SignClient[] {
         .split("+")
         .map((o) => o.trim());
       if (ops.length === 0 || ops.some((o) => !(SIGN_OPS as readonly string[]).includes(o)))
-        throw new ConfigError(
-          `TKDB_SIGN_CLIENTS[${i}]: ops must be a + list of ${SIGN_OPS.join(", ")} (e.g. key:mint+revoke)`,
+        throw new KindError(
+          `item ${i}: ops must be a + list of ${SIGN_OPS.join(", ")} (e.g. key:mint+revoke)`,
         );
       return { publicKey, ops: [...new Set(ops)] as SignOp[] };
     });
+}
+
+const signClients: Var<SignClient[], false> = {
+  ...string("TKDB_SIGN_CLIENTS", { doc: "" }),
+  kind: "list of key:op+op",
+  doc: `signing clients: <public key>:<op>+<op>,… (ops: ${SIGN_OPS.join(", ")}); a bare key may call every op (warned at start)`,
+  default: [],
+  defaultText: "none",
+  parse: parseSignClients,
+  __optional: false,
+};
+
+/** Where the database is: every command that opens it. */
+export const storeEnv = defineConfig({ dataDir, litefsDir });
+
+/** The token service: serve and the local admin commands. */
+export const serviceEnv = defineConfig({
+  dataDir,
+  litefsDir,
+  kek: key32("TKDB_KEK", { required: true, doc: "key-encryption key for the org root keys" }),
+  location: url("TKDB_LOCATION", {
+    default: DEFAULT_LOCATION,
+    doc: "permission-token location (and tkdb's 3P location)",
+  }),
+  authLocation: url("TKDB_AUTH_LOCATION", { default: AUTH_LOCATION, doc: "the auth service's 3P location" }),
+  thirdPartyKeys: locationKeys("TKDB_TP_KEYS", {
+    default: new Map(),
+    doc: "keys shared with third parties, location=key,… (the auth service and petsem)",
+  }),
+  dischargeTtl,
+});
+
+/** `serve`: the service plus its listener, Noise key, signing clients and Litestream. */
+export const serveEnv = defineConfig({
+  ...serviceEnv,
+  host: host("TKDB_HOST", { default: "127.0.0.1", doc: "listen address" }),
+  port: port("TKDB_PORT", { default: DEFAULT_PORT, doc: "listen port (0: any free port)" }),
+  metricsPort: port("TKDB_METRICS_PORT", { doc: "Prometheus /metrics on 127.0.0.1 (unset: off)" }),
+  noiseKey: key32("TKDB_NOISE_KEY", { required: true, doc: "X25519 static private key of the Noise server" }),
+  signClients,
+  litestreamConfig,
+});
+
+/** `backup restore`. */
+export const backupEnv = defineConfig({ dataDir, litestreamConfig });
+
+/** The CLI's online commands (token verify, token strip). */
+export const clientEnv = defineConfig({
+  url: url("TKDB_URL", { default: `http://127.0.0.1:${DEFAULT_PORT}`, doc: "the tkdb server" }),
+  serverPublicKey: key32("TKDB_SERVER_PUBLIC_KEY", { secret: false, doc: "the server's Noise public key" }),
+  clientKey: key32("TKDB_CLIENT_KEY", { doc: "signing-client static private key (token strip)" }),
+});
+
+/** Every variable tkdb reads (for the unknown-variable warning). */
+export const ALL_ENV: readonly ConfigSpec[] = [serveEnv, backupEnv, clientEnv];
+
+/** The process environment, for the entry points (src/cli.ts, bin/tkdb.mjs) to pass in. */
+export function processEnv(): Env {
+  return process.env;
+}
+
+function parse<S extends ConfigSpec>(spec: S, env: Env, warn?: (w: string) => void): ConfigOf<S> {
+  const { values, warnings } = parseConfig(spec, env, { prefixes: ["TKDB_"], alsoKnown: ALL_ENV });
+  for (const w of warnings) warn?.(w);
+  return values;
+}
+
+export function dbPathOf(values: { readonly dataDir: string }): string {
+  return join(values.dataDir, "tkdb.db");
+}
+
+export function serviceConfigFrom(v: ConfigOf<typeof serviceEnv>): ServiceConfig {
+  const cfg: ServiceConfig = {
+    dbPath: dbPathOf(v),
+    kek: v.kek,
+    location: v.location,
+    authLocation: v.authLocation,
+    dischargeTtl: v.dischargeTtl,
+    thirdPartyKeys: v.thirdPartyKeys,
+  };
+  if (v.litefsDir !== undefined) cfg.litefsDir = v.litefsDir;
+  return cfg;
+}
+
+export function tkdbConfigFrom(v: ConfigOf<typeof serveEnv>): TkdbConfig {
+  const cfg: TkdbConfig = {
+    ...serviceConfigFrom(v),
+    host: v.host,
+    port: v.port,
+    noiseSecretKey: v.noiseKey,
+    signClients: v.signClients,
+  };
+  if (v.metricsPort !== undefined) cfg.metricsPort = v.metricsPort;
+  if (v.litestreamConfig !== undefined) cfg.litestreamConfig = v.litestreamConfig;
+  return cfg;
+}
+
+/** KEK, data folder, locations, third-party keys: for the local admin commands. */
+export function loadServiceConfig(env: Env, warn?: (w: string) => void): ServiceConfig {
+  return serviceConfigFrom(parse(serviceEnv, env, warn));
+}
+
+/** Everything `serve` needs. */
+export function loadConfig(env: Env, warn?: (w: string) => void): TkdbConfig {
+  return tkdbConfigFrom(parse(serveEnv, env, warn));
+}
+
+export function validDischargeTtl(ttl: number): boolean {
+  return Number.isInteger(ttl) && ttl >= 1 && ttl <= MAX_DISCHARGE_TTL;
 }
 
 /** Normalizes the config's signing clients (bare keys: every op, `legacy`). */
@@ -218,31 +272,4 @@ export function signClientTable(
       throw new ConfigError(`signClients[${i}].ops must name ops among ${SIGN_OPS.join(", ")}`);
     return { publicKey: sc.publicKey, ops: new Set(sc.ops ?? SIGN_OPS), legacy: sc.ops === undefined };
   });
-}
-
-/** Only the data folder, for CLI commands that need no keys (audit verify/export). */
-export function dbPathFromEnv(env: Env = process.env): string {
-  return join(env.TKDB_DATA_DIR || "./data/tkdb", "tkdb.db");
-}
-
-export interface CliClientConfig {
-  url: string;
-  serverPublicKey?: Uint8Array;
-  /** Signing-client static private key (KK). */
-  clientSecretKey?: Uint8Array;
-}
-
-/** CLI client settings: TKDB_URL, TKDB_SERVER_PUBLIC_KEY, TKDB_CLIENT_KEY(_FILE). */
-export function loadCliClientConfig(env: Env = process.env): CliClientConfig {
-  const out: CliClientConfig = { url: url(env, "TKDB_URL", "http://127.0.0.1:8440") };
-  const spk = env.TKDB_SERVER_PUBLIC_KEY;
-  if (spk) out.serverPublicKey = parseKey32(spk, "TKDB_SERVER_PUBLIC_KEY");
-  const ck = secret(env, "TKDB_CLIENT_KEY", false);
-  if (ck) out.clientSecretKey = ck;
-  return out;
-}
-
-/** Where `serve` writes nothing but reads: the Litestream config, for `backup restore`. */
-export function litestreamConfigFromEnv(env: Env = process.env): string | undefined {
-  return env.TKDB_LITESTREAM_CONFIG || undefined;
 }

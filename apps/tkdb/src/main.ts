@@ -1,10 +1,6 @@
-/** Entry point: `tsx src/main.ts` runs the service configured from TKDB_* environment variables. */
-import { serve } from "./serve.js";
+/** Entry point: `tsx src/main.ts` is `tkdb serve` (configuration from TKDB_* variables). */
+import { mainServe } from "./cli.js";
 
-serve().catch((err: unknown) => {
-  const e = err as { code?: unknown; message?: unknown };
-  process.stderr.write(
-    `tkdb: ${typeof e.code === "string" ? `${e.code}: ` : ""}${String(e.message ?? err)}\n`,
-  );
-  process.exitCode = 1;
+mainServe().then((code) => {
+  process.exitCode = code;
 });

@@ -16,7 +16,8 @@ import {
   sealResult,
 } from "./crypto.js";
 import { TkdbError } from "./errors.js";
-import type { AuditInput, TkdbStore } from "./store.js";
+import type { AuditInput } from "./store.js";
+import type { TkdbStore } from "./tokens.js";
 
 export const REPLAY_TTL_MS = 24 * 3600 * 1000;
 

@@ -25,11 +25,19 @@ import {
   type TkdbConfig,
   validDischargeTtl,
 } from "./env.js";
-import { ConfigError, TkdbError } from "./errors.js";
+import { ConfigError, forWire, TkdbError } from "./errors.js";
 import { assertPrimary, isPrimary } from "./litefs.js";
 import { createLogger, type Logger } from "./log.js";
 import { Metrics } from "./metrics.js";
 import { runAudited, runMutation } from "./mutate.js";
+import { discharge } from "./rpc/discharge.js";
+import { health } from "./rpc/health.js";
+import { mint } from "./rpc/mint.js";
+import { orgCreate } from "./rpc/org_create.js";
+import { revocations } from "./rpc/revocations.js";
+import { revoke } from "./rpc/revoke.js";
+import { strip } from "./rpc/strip.js";
+import { verify } from "./rpc/verify.js";
 import { type AuditInput, DrizzleStore } from "./store.js";
 import { TokenService } from "./tokens.js";
 import { defaultTracer, traced } from "./tracing.js";
@@ -96,10 +104,18 @@ function audited(
   };
 }
 
-export function createApp(deps: AppDeps, noiseSecretKey: Uint8Array): { app: Hono; publicKey: Uint8Array } {
-  const { service, config, log, metrics } = deps;
-  const signClients = signClientTable(config.signClients);
-  for (const c of signClients)
+type OpFn = (ctx: NoiseOpContext) => Promise<unknown>;
+type NoiseEvent = Parameters<NonNullable<Parameters<typeof createNoiseHandler>[0]["onEvent"]>>[0];
+
+const sameKey = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/**
+ * The signing clients (TKDB_SIGN_CLIENTS): who may complete the KK handshake, and `guard(op, f)`,
+ * the per-op allow-list checked once the authenticated payload's op is known.
+ */
+function signingClients(config: TkdbConfig, log: Logger) {
+  const table = signClientTable(config.signClients);
+  for (const c of table)
     if (c.legacy)
       log(
         "warn",
@@ -108,22 +124,28 @@ export function createApp(deps: AppDeps, noiseSecretKey: Uint8Array): { app: Hon
           clientKey: Buffer.from(c.publicKey).toString("base64url"),
         },
       );
-  const sameKey = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
-  /** Per-op allow-list, checked once the authenticated payload's op is known. */
-  const signOp =
-    (op: SignOp, f: (ctx: NoiseOpContext) => Promise<unknown>) =>
-    async (ctx: NoiseOpContext): Promise<unknown> => {
-      const entry = signClients.find((c) => sameKey(c.publicKey, ctx.clientKey));
-      if (entry === undefined || !entry.ops.has(op))
-        throw new TkdbError("forbidden", `this signing client may not call ${op}`);
-      return f(ctx);
-    };
-  const nc = getNative();
-  if (nc === undefined) throw new TkdbError("config", "node:crypto X25519 is unavailable");
-  const staticKeyPair = { secretKey: noiseSecretKey, publicKey: nc.publicKeyOf(noiseSecretKey) };
+  return {
+    allowed: (key: Uint8Array) => table.some((c) => sameKey(c.publicKey, key)),
+    guard:
+      (op: SignOp, f: OpFn): OpFn =>
+      async (ctx) => {
+        const entry = table.find((c) => sameKey(c.publicKey, ctx.clientKey));
+        if (entry === undefined || !entry.ops.has(op))
+          throw new TkdbError("forbidden", `this signing client may not call ${op}`);
+        return f(ctx);
+      },
+  };
+}
+
+/**
+ * Observability of the RPCs: `onEvent` (metrics and the one log line per RPC, with its duration)
+ * and `ops(api, fns)`, which runs each op in its span and rethrows refusals under tkdb's wire codes.
+ */
+function rpcObserver(deps: AppDeps) {
+  const { log, metrics } = deps;
   /** Op start times by correlation id, for the duration in the one-line-per-RPC log. */
   const started = new Map<string, number>();
-  const onEvent = (e: Parameters<NonNullable<Parameters<typeof createNoiseHandler>[0]["onEvent"]>>[0]) => {
+  const onEvent = (e: NoiseEvent) => {
     if (e.type === "rejected") metrics.inc("tkdb_rejected_total", { reason: e.reason.split(":")[0] ?? "" });
     else if (e.type === "response") {
       metrics.inc("tkdb_requests_total", { op: e.op, code: e.ok ? "ok" : (e.code ?? "error") });
@@ -142,19 +164,31 @@ export function createApp(deps: AppDeps, noiseSecretKey: Uint8Array): { app: Hon
     } else log("error", "op failed", { op: e.op, cid: e.correlationId, error: e.error });
   };
   const tracer = deps.tracer ?? defaultTracer();
-  const tracedOps = (api: string, ops: Record<string, (ctx: NoiseOpContext) => Promise<unknown>>) =>
+  const ops = (api: string, fns: Record<string, OpFn>): Record<string, OpFn> =>
     Object.fromEntries(
-      Object.entries(ops).map(([k, f]) => {
+      Object.entries(fns).map(([k, f]) => {
         const t = traced(tracer, api, f);
-        return [
-          k,
-          (ctx: NoiseOpContext) => {
-            started.set(ctx.correlationId, performance.now());
-            return t(ctx);
-          },
-        ];
+        const op: OpFn = async (ctx) => {
+          started.set(ctx.correlationId, performance.now());
+          try {
+            return await t(ctx);
+          } catch (e) {
+            throw forWire(e);
+          }
+        };
+        return [k, op];
       }),
     );
+  return { onEvent, ops };
+}
+
+export function createApp(deps: AppDeps, noiseSecretKey: Uint8Array): { app: Hono; publicKey: Uint8Array } {
+  const { service, config, log, metrics } = deps;
+  const signers = signingClients(config, log);
+  const nc = getNative();
+  if (nc === undefined) throw new TkdbError("config", "node:crypto X25519 is unavailable");
+  const staticKeyPair = { secretKey: noiseSecretKey, publicKey: nc.publicKeyOf(noiseSecretKey) };
+  const { onEvent, ops } = rpcObserver(deps);
   const sync = (fn: (a: Record<string, unknown>) => unknown) => async (ctx: NoiseOpContext) => fn(ctx.args);
   const verifyHandler = createNoiseHandler({
     api: "verify",
@@ -164,11 +198,11 @@ export function createApp(deps: AppDeps, noiseSecretKey: Uint8Array): { app: Hon
     onEvent,
     // These carry user tokens: only inside a session, never in handshake message 1.
     forwardSecretOps: ["verify", "discharge"],
-    ops: tracedOps("verify", {
-      verify: sync((a) => service.verify(a)),
-      revocations: sync((a) => service.revocations(a)),
-      discharge: audited(deps, "discharge", (a) => service.discharge(a)),
-      health: async () => ({ ok: true, primary: isPrimary(config.litefsDir) }),
+    ops: ops("verify", {
+      verify: sync((a) => verify(service, a)),
+      revocations: sync((a) => revocations(service, a)),
+      discharge: audited(deps, "discharge", (a) => discharge(service, a)),
+      health: async () => health(config.litefsDir),
     }),
   });
   const signHandler = createNoiseHandler({
@@ -177,24 +211,26 @@ export function createApp(deps: AppDeps, noiseSecretKey: Uint8Array): { app: Hon
     staticKeyPair,
     backend: nc,
     onEvent,
-    // Any listed key may complete the handshake; which ops it may call is signOp's check.
-    allowedClientKeys: (key: Uint8Array) => signClients.some((c) => sameKey(c.publicKey, key)),
-    ops: tracedOps("sign", {
-      org_create: signOp(
+    // Any listed key may complete the handshake; which ops it may call is signers.guard's check.
+    allowedClientKeys: signers.allowed,
+    // strip carries a user token and revoke names a token: never in message 1 (issue 12 item 10).
+    forwardSecretOps: ["strip", "revoke"],
+    ops: ops("sign", {
+      org_create: signers.guard(
         "org_create",
-        mutating(deps, "org_create", (a) => service.orgCreate(a)),
+        mutating(deps, "org_create", (a) => orgCreate(service, a)),
       ),
-      mint: signOp(
+      mint: signers.guard(
         "mint",
-        mutating(deps, "mint", (a) => service.mint(a)),
+        mutating(deps, "mint", (a) => mint(service, a)),
       ),
-      revoke: signOp(
+      revoke: signers.guard(
         "revoke",
-        mutating(deps, "revoke", (a) => service.revoke(a)),
+        mutating(deps, "revoke", (a) => revoke(service, a)),
       ),
-      strip: signOp(
+      strip: signers.guard(
         "strip",
-        mutating(deps, "strip", (a) => service.strip(a)),
+        mutating(deps, "strip", (a) => strip(service, a)),
       ),
     }),
   });

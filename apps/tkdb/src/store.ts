@@ -1,6 +1,6 @@
 /**
- * Storage contract of tkdb (declared here, where the service uses it) and its drizzle
- * implementation. Error contract: every method throws TkdbError("storage") on an unexpected
+ * tkdb's storage: the drizzle implementation of TkdbStore (the contract is declared in tokens.ts,
+ * where the token service uses it) and the row types. Error contract: every method throws TkdbError("storage") on an unexpected
  * database failure; `transaction` runs its callback in one BEGIN IMMEDIATE transaction and rolls
  * everything back if it throws, so a change, its idempotency record and its audit record commit together.
  */
@@ -10,6 +10,7 @@ import { sha256Hex } from "./crypto.js";
 import { type Db, type OpenedDb, openDb } from "./db/open.js";
 import { audit, blacklist, idempotency, meta, rootKeys, tokens } from "./db/schema.js";
 import { TkdbError } from "./errors.js";
+import type { TkdbStore } from "./tokens.js";
 
 export interface RootKeyRow {
   org: string;
@@ -54,35 +55,7 @@ export interface AuditRecord extends AuditInput {
   hash: string;
 }
 
-export interface TkdbStore {
-  transaction<T>(fn: () => T): T;
-  getMeta(name: string): Uint8Array | undefined;
-  setMeta(name: string, value: Uint8Array): void;
-  rootKeyByOrg(org: string): RootKeyRow | undefined;
-  rootKeyByKid(kid: Uint8Array): RootKeyRow | undefined;
-  insertRootKey(row: RootKeyRow): void;
-  /** True if any of these nonces (encoded bytes) is blacklisted. */
-  anyRevoked(nonces: readonly Uint8Array[]): boolean;
-  /**
-   * Adds a nonce; false if it was already there. `requiredUntil` (unix seconds) is the expiry tkdb
-   * recorded for it at mint time: after it the row may be pruned.
-   */
-  revoke(nonce: Uint8Array, requiredUntil: number | null): boolean;
-  /** Deletes blacklist rows whose required_until is before `beforeS` (unix seconds). */
-  pruneBlacklist(beforeS: number): number;
-  insertToken(row: TokenRow): void;
-  tokenByNonce(nonce: Uint8Array): TokenRow | undefined;
-  /** Nonces of tokens made (by strip) from any of these nonces. */
-  tokensDerivedFrom(parents: readonly Uint8Array[]): Uint8Array[];
-  /** Nonces with rowid > cursor, oldest first. */
-  revocationsSince(cursor: number, limit: number): { nonces: Uint8Array[]; cursor: number };
-  idempotencyLookup(clientKey: string, rid: string): IdempotencyRow | undefined;
-  idempotencyStore(clientKey: string, rid: string, row: IdempotencyRow, expires: number): void;
-  pruneIdempotency(now: number): void;
-  appendAudit(entry: AuditInput, ts: number): AuditRecord;
-  auditRecords(): AuditRecord[];
-  close(): void;
-}
+export type { TkdbStore };
 
 export const GENESIS_HASH = "0".repeat(64);
 

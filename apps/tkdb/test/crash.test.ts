@@ -169,20 +169,23 @@ describe("crash safety (server as a child process)", () => {
   it.each([
     ["src/cli.ts", "serve"],
     ["src/main.ts", ""],
-  ])("%s %s refuses to start without a KEK and exits non-zero, naming the variable", async (file, cmd) => {
-    const p = spawn(process.execPath, ["--import", "tsx", file, ...(cmd ? [cmd] : [])], {
-      cwd: APP,
-      env: { ...env, TKDB_KEK: "" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stderr = "";
-    p.stderr?.on("data", (d: Buffer) => {
-      stderr += d;
-    });
-    const code = await new Promise((r) => p.on("exit", r));
-    expect(code).toBe(1);
-    expect(stderr).toContain("TKDB_KEK (or TKDB_KEK_FILE) is required");
-  });
+  ])(
+    "%s %s refuses to start without a KEK with the usage exit code 2, naming the variable",
+    async (file, cmd) => {
+      const p = spawn(process.execPath, ["--import", "tsx", file, ...(cmd ? [cmd] : [])], {
+        cwd: APP,
+        env: { ...env, TKDB_KEK: "" },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stderr = "";
+      p.stderr?.on("data", (d: Buffer) => {
+        stderr += d;
+      });
+      const code = await new Promise((r) => p.on("exit", r));
+      expect(code).toBe(2);
+      expect(stderr).toContain("TKDB_KEK");
+    },
+  );
 
   it("unknown CLI commands exit 2 with a usage message", async () => {
     const r = await run(["frobnicate"]);

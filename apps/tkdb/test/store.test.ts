@@ -1,10 +1,11 @@
 import { writeFileSync } from "node:fs";
+import { ConfigError as ServiceConfigError } from "@tkdb/service";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { toOpenSearchBulk } from "../src/audit.js";
 import { backends, checkKek, kekCheckValue, randomBytes, sealRootKey, unsealRootKey } from "../src/crypto.js";
 import { loadConfig } from "../src/env.js";
-import { ConfigError, TkdbError } from "../src/errors.js";
+import { TkdbError } from "../src/errors.js";
 import { startTkdb } from "../src/server.js";
 import { DrizzleStore, verifyAuditChain } from "../src/store.js";
 import { fixture, tempDir } from "./helpers.js";
@@ -126,7 +127,7 @@ describe("KEK and configuration", () => {
   const base = { TKDB_NOISE_KEY: "11".repeat(32), TKDB_KEK: "22".repeat(32) };
   it("config without a KEK is refused, naming the variable", () => {
     expect(() => loadConfig({ TKDB_NOISE_KEY: base.TKDB_NOISE_KEY })).toThrow(
-      /TKDB_KEK \(or TKDB_KEK_FILE\) is required/,
+      /TKDB_KEK: is required \(set TKDB_KEK or TKDB_KEK_FILE\)/,
     );
   });
 
@@ -138,7 +139,7 @@ describe("KEK and configuration", () => {
     );
     expect(() => loadConfig({ ...base, TKDB_KEK_FILE: f })).toThrow(/only one of TKDB_KEK/);
     expect(() => loadConfig({ TKDB_NOISE_KEY: base.TKDB_NOISE_KEY, TKDB_KEK_FILE: `${f}.missing` })).toThrow(
-      /TKDB_KEK_FILE: cannot read/,
+      /TKDB_KEK_FILE: the file .* cannot be read/,
     );
   });
 
@@ -148,20 +149,21 @@ describe("KEK and configuration", () => {
       loadConfig({ ...base, TKDB_KEK: bad });
       expect.unreachable();
     } catch (err) {
-      expect(err).toBeInstanceOf(ConfigError);
+      expect(err).toBeInstanceOf(ServiceConfigError);
       expect(String((err as Error).message)).not.toContain(bad);
     }
   });
 
-  it("config parses defaults: loopback host, any port, default locations, TTL 60, no third parties", () => {
+  it("config parses defaults: loopback host, port 7401, default locations, TTL 60, no third parties", () => {
     const c = loadConfig(base);
     expect(c.host).toBe("127.0.0.1");
-    expect(c.port).toBe(0);
+    expect(c.port).toBe(7401);
+    expect(loadConfig({ ...base, TKDB_PORT: "0" }).port).toBe(0);
     expect(c.location).toBe("https://api.fly.io/v1");
     expect(c.authLocation).toBe("https://api.fly.io/aaa/v1");
     expect(c.dischargeTtl).toBe(60);
     expect(c.thirdPartyKeys.size).toBe(0);
-    expect(() => loadConfig({ ...base, TKDB_PORT: "99999" })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...base, TKDB_PORT: "99999" })).toThrow(ServiceConfigError);
     expect(() => loadConfig({ ...base, TKDB_DISCHARGE_TTL: "0" })).toThrow(/TKDB_DISCHARGE_TTL/);
   });
 
@@ -190,8 +192,8 @@ describe("KEK and configuration", () => {
         loadConfig({ ...base, TKDB_TP_KEYS: v });
         expect.unreachable();
       } catch (err) {
-        expect(err).toBeInstanceOf(ConfigError);
-        expect((err as Error).message).toMatch(/TKDB_TP_KEYS\[0\]/);
+        expect(err).toBeInstanceOf(ServiceConfigError);
+        expect((err as Error).message).toMatch(/TKDB_TP_KEYS: item 0/);
         expect((err as Error).message).not.toContain(key);
       }
     }
