@@ -2,8 +2,9 @@
  * The petsem command line as a script: `node --import tsx apps/petsem/src/cli.ts <command>` (the
  * test harness and scripts/start.mjs run it so; bin/petsem.mjs is the installed form). It hands
  * the process's argv, environment and streams to the runner (src/cli/index.ts), aborts on
- * SIGTERM/SIGINT so `serve` closes cleanly, and sets process.exitCode. Imported (by a test), it
- * does nothing: only `main` runs a command line.
+ * SIGTERM/SIGINT so `serve` closes cleanly (a second signal gets Node's default: it ends the
+ * process, also for a command that does not watch the abort), and sets process.exitCode.
+ * Imported (by a test), it does nothing: only `main` runs a command line.
  */
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";

@@ -1,4 +1,5 @@
 export { createPetsemApp, type PetsemAppOptions } from "./app.js";
+export { cli, runPetsemCli } from "./cli/index.js";
 export type { BackendName, Primitives } from "./crypto.js";
 export { backends } from "./crypto.js";
 export {
@@ -8,6 +9,7 @@ export {
   type LitestreamConfig,
   loadConfig,
   type PetsemConfig,
+  petsemEnv,
 } from "./env.js";
 export { ERROR_STATUS, isPetsemError, PetsemError, type PetsemErrorCode } from "./errors.js";
 export {

@@ -1,0 +1,66 @@
+/**
+ * What the RPC layer needs from the rest of petsem, declared where it is used (STYLE.md habit 13):
+ * an `Authorizer` (src/tokens.ts PetsemAuthority implements it) and a `SecretsStore`
+ * (src/store.ts SecretStore implements it), each with its error contract.
+ */
+import type { NoiseOpContext } from "@tkdb/noise";
+import type {
+  CallContext,
+  ListRequest,
+  ListResult,
+  ResolveRequest,
+  ResolveResult,
+  RollbackRequest,
+  RollbackResult,
+  SetRequest,
+  SetResult,
+  UnsetRequest,
+} from "../store.js";
+
+/** The operations a token can allow (SecretOps bits). */
+export type PetsemOp = "set" | "unset" | "list" | "rollback" | "resolve";
+
+export interface Authorization {
+  /** non-secret identity of the caller's token for the audit (e.g. its nonce, hex) */
+  readonly actor: string;
+  /** resolve: who released the read, as tkdb's discharge states it (user, token and discharge nonces) */
+  readonly principal?: Readonly<Record<string, string>>;
+}
+
+/** Decides whether `header` may do `ops` on (org, app). Throws PetsemError `unauthorized` (no
+ * valid token, or a revoked one), `forbidden` (valid token, not allowed) or `unavailable` (tkdb's
+ * revocation feed is silent: resolve fails closed). */
+export interface Authorizer {
+  authorize(header: string, ops: readonly PetsemOp[], org: bigint, app: bigint): Authorization;
+}
+
+/**
+ * The secret store as the RPCs use it. Every method throws only PetsemError: `invalid_name`,
+ * `reserved_name`, `too_large`, `too_many`, `invalid_request` (bad input), `cas_mismatch` (a
+ * check-and-set expectation failed, with `current_version`/`app_version` details), `not_found`
+ * (rollback to an unknown version), `stale` (behind `min_version`), `idempotency_mismatch` (a rid
+ * reused with other arguments), `audit_unavailable` (the audit could not be written, so nothing
+ * happened) or `integrity` (stored data failed authentication). Mutations are all-or-nothing and
+ * record `(client key, rid)` with their result in the same transaction.
+ */
+export interface SecretsStore {
+  set(req: SetRequest, ctx?: CallContext): SetResult;
+  unset(req: UnsetRequest, ctx?: CallContext): SetResult;
+  rollback(req: RollbackRequest, ctx?: CallContext): RollbackResult;
+  list(req: ListRequest): ListResult;
+  resolve(req: ResolveRequest, ctx?: CallContext): ResolveResult;
+}
+
+export interface RpcDeps {
+  readonly store: SecretsStore;
+  readonly authorizer: Authorizer;
+}
+
+/** The call context of a mutating op: its rid is the idempotency key, per client key. */
+export function mutating(ctx: NoiseOpContext, auth: Authorization): CallContext {
+  return {
+    requestId: ctx.rid,
+    actor: auth.actor,
+    idempotency: { clientKey: ctx.clientKeyBase64Url, rid: ctx.rid },
+  };
+}

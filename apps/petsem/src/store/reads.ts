@@ -1,0 +1,128 @@
+/** The store's reads: `list` (metadata and digests, never values), the read half of `resolve`, app versions and the audit rows. */
+import { and, asc, eq, inArray } from "drizzle-orm";
+import { formatDigest, valueAad } from "../crypto.js";
+import { PetsemError } from "../errors.js";
+import * as t from "../schema.js";
+import type { ListResult } from "../types.js";
+import { iso, type StoreCore, staleError } from "./core.js";
+import { getApp, HEAD_VERSION } from "./rows.js";
+
+/** An app's live secrets: names, versions, digests and times, in one read transaction. */
+export function listSecrets(core: StoreCore, org: string, app: string, minVersion: number): ListResult {
+  return core.sqlite.transaction((): ListResult => {
+    const appVersion = getApp(core, org, app)?.appVersion ?? 0;
+    if (appVersion < minVersion) throw staleError(appVersion, minVersion);
+    const rows = core.db
+      .select({
+        name: t.secretHeads.name,
+        version: t.secretHeads.version,
+        createdAt: t.secretHeads.createdAt,
+        updatedAt: t.secretHeads.updatedAt,
+        digest: t.secretVersions.digest,
+      })
+      .from(t.secretHeads)
+      .innerJoin(t.secretVersions, HEAD_VERSION)
+      .where(and(eq(t.secretHeads.org, org), eq(t.secretHeads.app, app), eq(t.secretHeads.live, true)))
+      .orderBy(asc(t.secretHeads.name))
+      .all();
+    return {
+      app_version: appVersion,
+      secrets: rows.map((r) => ({
+        name: r.name,
+        digest: formatDigest(new Uint8Array(r.digest ?? Buffer.alloc(0))),
+        version: r.version,
+        created_at: iso(r.createdAt),
+        updated_at: iso(r.updatedAt),
+      })),
+    };
+  })();
+}
+
+export interface OpenedValues {
+  appVersion: number;
+  /** plaintext bytes: the caller wipes them */
+  plain: { name: string; version: number; bytes: Uint8Array }[];
+  missing: string[];
+}
+
+/**
+ * Reads and decrypts an app's live values (all, or `wanted`) in one consistent read transaction.
+ * Decrypted bytes are pushed to `out.plain` as they open, so a failure part-way leaves every
+ * opened buffer where the caller can wipe it.
+ */
+export function openValues(
+  core: StoreCore,
+  org: string,
+  app: string,
+  wanted: string[] | null,
+  minVersion: number,
+  out: OpenedValues,
+): void {
+  core.sqlite.transaction(() => {
+    const row = getApp(core, org, app);
+    out.appVersion = row?.appVersion ?? 0;
+    if (out.appVersion < minVersion) throw staleError(out.appVersion, minVersion);
+    if (!row) {
+      out.missing = wanted ?? [];
+      return;
+    }
+    const conds = [eq(t.secretHeads.org, org), eq(t.secretHeads.app, app), eq(t.secretHeads.live, true)];
+    if (wanted) conds.push(inArray(t.secretHeads.name, wanted));
+    const rows = core.db
+      .select({ name: t.secretHeads.name, version: t.secretHeads.version, sealed: t.secretVersions.sealed })
+      .from(t.secretHeads)
+      .innerJoin(t.secretVersions, HEAD_VERSION)
+      .where(and(...conds))
+      .orderBy(asc(t.secretHeads.name))
+      .all();
+    const keys = core.keys.keysFor(org, app, row);
+    for (const r of rows) {
+      if (r.sealed === null) throw new PetsemError("integrity", "stored value failed authentication");
+      const aad = valueAad(org, app, r.name, r.version);
+      const bytes = core.crypto.openValue(keys.dek, keys.kid, aad, new Uint8Array(r.sealed));
+      out.plain.push({ name: r.name, version: r.version, bytes });
+    }
+    const found = new Set(rows.map((r) => r.name));
+    out.missing = (wanted ?? []).filter((n) => !found.has(n));
+  })();
+}
+
+export interface AppVersionRow {
+  org: string;
+  app: string;
+  appVersion: number;
+}
+
+export function appVersions(core: StoreCore): AppVersionRow[] {
+  return core.db
+    .select({ org: t.apps.org, app: t.apps.app, appVersion: t.apps.appVersion })
+    .from(t.apps)
+    .all();
+}
+
+export interface AuditRow {
+  seq: number;
+  kind: string;
+  op: string;
+  org: string;
+  app: string;
+  requestId: string;
+  detail: string;
+}
+
+/** The audit trail in order (read-only). */
+export function auditRows(core: StoreCore): AuditRow[] {
+  return core.db
+    .select({
+      seq: t.audit.seq,
+      kind: t.audit.kind,
+      op: t.audit.op,
+      org: t.audit.org,
+      app: t.audit.app,
+      requestId: t.audit.requestId,
+      detail: t.audit.detail,
+    })
+    .from(t.audit)
+    .orderBy(asc(t.audit.seq))
+    .all();
+}
