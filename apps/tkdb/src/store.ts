@@ -161,9 +161,18 @@ export class DrizzleStore implements TkdbStore {
     return r.changes === 1;
   }
 
+  /**
+   * Deletes rows past their `required_until`, except the newest row: the implicit rowid is the
+   * feed's cursor, and SQLite gives a new row max(rowid)+1, so deleting the newest row would let the
+   * next revocation take a rowid at or below a cursor that followers already hold, and they would
+   * never see it. Keeping the newest row keeps rowids strictly increasing (Fly's table shape stays).
+   */
   pruneBlacklist(beforeS: number): number {
     return this.opened.sqlite
-      .prepare("DELETE FROM blacklist WHERE required_until IS NOT NULL AND required_until < ?")
+      .prepare(
+        `DELETE FROM blacklist WHERE required_until IS NOT NULL AND required_until < ?
+           AND rowid < (SELECT max(rowid) FROM blacklist)`,
+      )
       .run(sqlDatetime(beforeS)).changes;
   }
 

@@ -58,6 +58,26 @@ describe("storage and audit chain", () => {
     );
   });
 
+  it("pruning never lets a later revocation hide below a follower's cursor (the newest row is kept)", () => {
+    const s = new DrizzleStore(`${t.dir}/feed.db`, backends[0]!);
+    const day = 24 * 3600;
+    const nowS = 10 * day;
+    // Two revocations whose tokens expired long ago; a follower has read both.
+    s.revoke(randomBytes(16), nowS - 3 * day);
+    s.revoke(randomBytes(16), nowS - 3 * day);
+    const seen = s.revocationsSince(0, 100);
+    expect(seen.nonces).toHaveLength(2);
+    // A restart prunes rows past required_until; then a new revocation arrives.
+    s.pruneBlacklist(nowS - day);
+    const fresh = randomBytes(16);
+    s.revoke(fresh, null);
+    const next = s.revocationsSince(seen.cursor, 100);
+    s.close();
+    expect(next.nonces.map((n) => Buffer.from(n).toString("hex"))).toEqual([
+      Buffer.from(fresh).toString("hex"),
+    ]);
+  });
+
   it("an untouched chain verifies; editing any field or deleting a record is detected at that seq", () => {
     const s = new DrizzleStore(`${t.dir}/a.db`, backends[0]!);
     for (let i = 0; i < 5; i++)
