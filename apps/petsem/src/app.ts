@@ -27,7 +27,7 @@ export function createPetsemApp(opts: PetsemAppOptions): Hono {
     maxResponseBytes: MAX_RESPONSE_BYTES,
     // Every op but health carries a petsem token (and set/import carry values): session only,
     // never in handshake message 1 (security issue 12 item 10).
-    forwardSecretOps: ["set", "import", "unset", "rollback", "list", "resolve"],
+    messageOneOps: ["health"],
     ...(opts.backend === undefined ? {} : { backend: opts.backend }),
     ...(opts.now === undefined ? {} : { now: opts.now }),
     ...(opts.onEvent === undefined ? {} : { onEvent: opts.onEvent }),

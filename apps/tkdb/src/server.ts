@@ -197,7 +197,8 @@ export function createApp(deps: AppDeps, noiseSecretKey: Uint8Array): { app: Hon
     backend: nc,
     onEvent,
     // These carry user tokens: only inside a session, never in handshake message 1.
-    forwardSecretOps: ["verify", "discharge"],
+    // Only these carry no token in their arguments; every other op must come in a session.
+    messageOneOps: ["health", "revocations"],
     ops: ops("verify", {
       verify: sync((a) => verify(service, a)),
       revocations: sync((a) => revocations(service, a)),
@@ -213,8 +214,8 @@ export function createApp(deps: AppDeps, noiseSecretKey: Uint8Array): { app: Hon
     onEvent,
     // Any listed key may complete the handshake; which ops it may call is signers.guard's check.
     allowedClientKeys: signers.allowed,
-    // strip carries a user token and revoke names a token: never in message 1 (issue 12 item 10).
-    forwardSecretOps: ["strip", "revoke"],
+    // strip carries a user token and revoke names a token: only these two may use message 1.
+    messageOneOps: ["org_create", "mint"],
     ops: ops("sign", {
       org_create: signers.guard(
         "org_create",

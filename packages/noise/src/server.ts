@@ -125,6 +125,11 @@ export interface NoiseHandlerOptions {
    * authentication material and must come through a session. "all" = every op. Default none.
    */
   forwardSecretOps?: readonly string[] | "all";
+  /**
+   * The allow-list form, preferred: the only ops accepted in message 1; every other op (including
+   * one added later) is `forward_secrecy_required` there. Give this or `forwardSecretOps`, not both.
+   */
+  messageOneOps?: readonly string[];
   /** |now − ts| above this is `stale_request`. Default 60 000. */
   replayWindowMs?: number;
   now?: () => number;
@@ -253,7 +258,13 @@ export function createNoiseHandler(opts: NoiseHandlerOptions): NoiseHandler {
   const fsOps = opts.forwardSecretOps ?? [];
   if (fsOps !== "all" && !(Array.isArray(fsOps) && fsOps.every(isValidOp)))
     throw new NoiseArgumentError('forwardSecretOps must be "all" or a list of op names');
-  const needsForwardSecrecy = (op: string) => fsOps === "all" || fsOps.includes(op);
+  const m1Ops = opts.messageOneOps;
+  if (m1Ops !== undefined && !(Array.isArray(m1Ops) && m1Ops.every(isValidOp)))
+    throw new NoiseArgumentError("messageOneOps must be a list of op names");
+  if (m1Ops !== undefined && opts.forwardSecretOps !== undefined)
+    throw new NoiseArgumentError("give messageOneOps or forwardSecretOps, not both");
+  const needsForwardSecrecy = (op: string) =>
+    m1Ops !== undefined ? !m1Ops.includes(op) : fsOps === "all" || fsOps.includes(op);
   const windowMs = opts.replayWindowMs ?? 60_000;
   if (!(windowMs > 0)) throw new NoiseArgumentError("replayWindowMs must be positive");
   const now = opts.now ?? Date.now;

@@ -341,6 +341,29 @@ describe("session mode over HTTP/Noise (in process)", () => {
     expect(await s.call("big", { n })).toBe("y".repeat(n));
   });
 
+  it("with messageOneOps (the allow-list form) every unlisted op, even one added later, is refused in message 1", async () => {
+    const t = setup({ forwardSecretOps: undefined, messageOneOps: ["echo"] });
+    const call = (op: string) =>
+      noiseCall({
+        url: URL_BASE,
+        api: "verify",
+        op,
+        pattern: "IK",
+        serverPublicKey: serverKey.publicKey,
+        backend,
+        mode: "request",
+        args: { n: 1 },
+        fetch: t.fetchFrom("127.0.0.1"),
+      }).catch((e: unknown) => e);
+    expect(await call("echo")).toMatchObject({ fs: false });
+    for (const op of ["secret", "big"]) {
+      const r = await call(op);
+      expect(r, op).toBeInstanceOf(NoiseRemoteError);
+      expect(r, op).toMatchObject({ code: "forward_secrecy_required" });
+    }
+    expect(() => setup({ messageOneOps: ["echo"] })).toThrow(/not both/);
+  });
+
   it("ops listed as forward-secret are refused in message 1 (forward_secrecy_required) and served in a session", async () => {
     const t = setup();
     const perRequest = await noiseCall({
