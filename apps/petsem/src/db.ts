@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { runMigrationsRacing } from "@tkdb/service";
 import Database from "better-sqlite3";
 import { type BetterSQLite3Database, drizzle } from "drizzle-orm/better-sqlite3";
 import { migrate } from "drizzle-orm/better-sqlite3/migrator";
@@ -31,7 +32,7 @@ export function prepare(sqlite: Sqlite): Db {
   // Deleted (destroyed) versions are overwritten with zeros rather than left in free pages.
   sqlite.pragma("secure_delete = ON");
   const db = drizzle(sqlite, { schema });
-  migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
+  runMigrationsRacing(() => migrate(db, { migrationsFolder: MIGRATIONS_FOLDER }));
   return db;
 }
 

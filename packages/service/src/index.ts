@@ -146,6 +146,7 @@ export {
   startRequest,
 } from "./log.js";
 export { containsMaterial, isSecretFieldName, REDACTED, redactValue, scrubString } from "./log-redact.js";
+export { runMigrationsRacing } from "./migrate.js";
 export {
   createServiceMetrics,
   DEFAULT_BUCKETS,

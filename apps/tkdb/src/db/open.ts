@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { runMigrationsRacing } from "@tkdb/service";
 import Database from "better-sqlite3";
 import { type BetterSQLite3Database, drizzle } from "drizzle-orm/better-sqlite3";
 import { migrate } from "drizzle-orm/better-sqlite3/migrator";
@@ -43,7 +44,8 @@ export function openDb(path: string, opts: { replica?: boolean } = {}): OpenedDb
     const hadCleartext =
       sqlite.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'replay'").get() !==
       undefined;
-    migrate(db, { migrationsFolder: MIGRATIONS });
+    // Two processes opening a new file at once race in drizzle's migrator: see runMigrationsRacing.
+    runMigrationsRacing(() => migrate(db, { migrationsFolder: MIGRATIONS }));
     if (hadCleartext) sqlite.pragma("wal_checkpoint(TRUNCATE)");
   }
   return { db, sqlite, close: () => sqlite.close() };
