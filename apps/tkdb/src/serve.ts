@@ -1,12 +1,16 @@
 /**
  * `serve`: the service from the environment until `signal` aborts (SIGTERM/SIGINT in the bin
- * shim). Prints one JSON line {url, publicKey, publicKeyBase64Url, metrics} once listening, then
- * on abort closes the listener and database and stops its Litestream replicator (a final sync).
+ * shim). With TKDB_LITESTREAM_CONFIG it runs Litestream through @tkdb/litestream (as petsem does):
+ * the replicator of a predecessor killed with SIGKILL is stopped first, and the ready line
+ * {url, publicKey, publicKeyBase64Url, metrics} is printed only once the replica holds a
+ * restorable snapshot. On abort: the listener and database close, then the replicator stops (its
+ * final sync) and `serve` returns. Litestream sees only its own, AWS, TLS and proxy variables of
+ * `env`, never TKDB_KEK or TKDB_NOISE_KEY.
  */
-import type { ChildProcess } from "node:child_process";
-import { forgetReplicator, reapStaleReplicator, recordReplicator } from "@tkdb/litestream";
-import type { TkdbConfig } from "./env.js";
-import { startReplication } from "./litestream.js";
+import { isLitestreamError, type Replicator, replicate } from "@tkdb/litestream";
+import { ServiceError } from "@tkdb/service";
+import type { Env, TkdbConfig } from "./env.js";
+import { createLogger, type Logger } from "./log.js";
 import { startTkdb } from "./server.js";
 
 export interface ServeOptions {
@@ -15,47 +19,72 @@ export interface ServeOptions {
   /** The JSON-lines log. */
   stderr: { write(chunk: string): unknown };
   signal: AbortSignal;
+  /**
+   * The environment env.ts read (the CLI's). Litestream takes LITESTREAM_*, AWS_*, HOME, TZ, TLS
+   * and proxy variables from it, and nothing else; without it Litestream gets none of them.
+   */
+  env?: Env;
 }
 
-/** Starts Litestream replicate for the database, stopping a predecessor's orphan first. */
-async function replicate(dbPath: string, lsConfig: string): Promise<ChildProcess> {
-  // A replicator left by a predecessor killed with SIGKILL is stopped before ours starts.
-  const pidFile = `${dbPath}.litestream.pid`;
-  await reapStaleReplicator(pidFile);
-  const ls = startReplication(lsConfig);
-  try {
-    recordReplicator(pidFile, ls.pid as number, lsConfig);
-  } catch (e) {
-    // Unrecorded, a later kill -9 would orphan it with nothing to stop it: do not run it at all.
-    ls.kill("SIGKILL");
-    throw e;
-  }
-  ls.once("exit", () => forgetReplicator(pidFile, ls.pid as number, lsConfig));
-  return ls;
+/** A LitestreamError as the shared vocabulary's ServiceError (its codes already are in it). */
+export function fromLitestream(e: unknown): unknown {
+  if (!isLitestreamError(e)) return e;
+  return new ServiceError(e.code, e.message, {
+    cause: e,
+    ...(e.details === undefined ? {} : { details: e.details }),
+  });
+}
+
+/** Litestream's log lines (paths, generations, positions: never database content) into tkdb's log. */
+function litestreamLog(log: Logger): (line: string) => void {
+  return (line) => {
+    const level = /level=ERROR|panic:/.test(line) ? "error" : /level=WARN/.test(line) ? "warn" : "info";
+    log(level, "litestream", { line });
+  };
 }
 
 export async function serve(opts: ServeOptions): Promise<void> {
   const config = { ...opts.config };
   config.log ??= (line) => opts.stderr.write(`${JSON.stringify(line)}\n`);
+  const log = createLogger(config.log);
   const h = await startTkdb(config);
-  let ls: ChildProcess | undefined;
+  let replicator: Replicator | undefined;
   try {
-    if (config.litestreamConfig) ls = await replicate(config.dbPath, config.litestreamConfig);
+    if (config.litestreamConfig !== undefined) {
+      replicator = await replicate({
+        dbPath: config.dbPath,
+        config: { file: config.litestreamConfig },
+        env: opts.env ?? {},
+        onLog: litestreamLog(log),
+      });
+      // Ready (or stopped early): a restore of the replica would now succeed.
+      const aborted = new Promise<void>((resolve) => {
+        if (opts.signal.aborted) resolve();
+        opts.signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+      await Promise.race([replicator.ready, aborted]);
+      if (!opts.signal.aborted)
+        log("info", "litestream ready", { replica: (await replicator.ready).replicas });
+    }
   } catch (e) {
+    await replicator?.stop().catch(() => undefined);
     await h.close();
-    throw e;
+    throw fromLitestream(e);
   }
-  opts.stdout.write(
-    `${JSON.stringify({ url: h.url, publicKey: Buffer.from(h.publicKey).toString("hex"), publicKeyBase64Url: Buffer.from(h.publicKey).toString("base64url"), metrics: h.metricsUrl ?? null })}\n`,
-  );
-  if (!opts.signal.aborted)
+  if (!opts.signal.aborted) {
+    opts.stdout.write(
+      `${JSON.stringify({ url: h.url, publicKey: Buffer.from(h.publicKey).toString("hex"), publicKeyBase64Url: Buffer.from(h.publicKey).toString("base64url"), metrics: h.metricsUrl ?? null })}\n`,
+    );
     await new Promise<void>((resolve) =>
       opts.signal.addEventListener("abort", () => resolve(), { once: true }),
     );
+  }
+  // No more writes, then Litestream's final sync of everything written.
   await h.close();
-  if (ls !== undefined && ls.exitCode === null && ls.signalCode === null) {
-    const exited = new Promise<void>((resolve) => ls?.once("exit", () => resolve()));
-    ls.kill("SIGTERM");
-    await exited;
+  try {
+    await replicator?.stop();
+  } catch (e) {
+    log("error", "litestream did not stop cleanly", { error: e });
+    throw fromLitestream(e);
   }
 }

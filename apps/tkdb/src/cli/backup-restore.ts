@@ -1,37 +1,128 @@
-/** `tkdb backup restore [--timestamp T] [--output F]`: Litestream point-in-time restore. */
-import { CliError, command } from "@tkdb/service";
-import { backupEnv, dbPathOf } from "../env.js";
-import { restore } from "../litestream.js";
+/**
+ * `tkdb backup restore [--timestamp T | --export F] [--output F]`: a verified restore through
+ * @tkdb/litestream (as petsem's). The copy, from the Litestream replica (point in time) or from a
+ * `litefs export` file, is made in a private folder beside the output, must pass
+ * `PRAGMA integrity_check` and open with TKDB_KEK (the KEK check value in `meta`), and only then is
+ * linked into place (mode 0600). An existing output is never overwritten; a refused copy leaves
+ * nothing behind.
+ */
+import { checkedTimestamp, isLitestreamError, verifiedRestore } from "@tkdb/litestream";
+import { CliError, command, defineConfig } from "@tkdb/service";
+import Database from "better-sqlite3";
+import { checkKek, native, unsealRootKey } from "../crypto.js";
+import { backupEnv, dbPathOf, serviceEnv } from "../env.js";
+import { TkdbError } from "../errors.js";
 import { pretty, tkdbRun } from "./shared.js";
+
+/** `backup restore` reads the KEK too: a copy that does not open with it is refused. */
+const restoreEnv = defineConfig({ ...backupEnv, kek: serviceEnv.kek });
+
+/**
+ * The restored copy is SQLite-sound and is tkdb's database under this KEK: its KEK check value and
+ * every org's sealed root key open with it. Read-only: the copy is not changed (migrations run at
+ * the first start of `serve` on it).
+ */
+export function checkRestored(kek: Uint8Array): (path: string) => void {
+  return (path) => {
+    let db: Database.Database;
+    try {
+      db = new Database(path, { readonly: true, fileMustExist: true });
+    } catch (cause) {
+      throw new TkdbError("corrupt", "the restored copy cannot be opened as a SQLite database", { cause });
+    }
+    try {
+      let result: unknown;
+      let check: { value: Buffer } | undefined;
+      let keys: { org: string; kid: Buffer; sealed_key: Buffer }[];
+      try {
+        result = db.pragma("integrity_check", { simple: true });
+        check = db.prepare("SELECT value FROM meta WHERE name = 'kek_check'").get() as
+          | { value: Buffer }
+          | undefined;
+        keys = db.prepare("SELECT org, kid, sealed_key FROM root_keys").all() as typeof keys;
+      } catch (cause) {
+        throw new TkdbError("corrupt", "the restored copy is not a tkdb database", { cause });
+      }
+      if (result !== "ok") throw new TkdbError("corrupt", "the restored copy fails PRAGMA integrity_check");
+      if (check === undefined || !(check.value instanceof Uint8Array))
+        throw new TkdbError("corrupt", "the restored copy has no KEK check value (not a tkdb database)");
+      if (!checkKek(native, kek, new Uint8Array(check.value)))
+        throw new TkdbError("wrong_kek", "TKDB_KEK does not open the restored copy; nothing was restored");
+      // Every org's root key opens too (unsealRootKey throws `corrupt` naming the org otherwise).
+      for (const row of keys)
+        unsealRootKey(native, kek, row.org, new Uint8Array(row.kid), new Uint8Array(row.sealed_key)).fill(0);
+    } finally {
+      db.close();
+    }
+  };
+}
+
+/** A LitestreamError as the CLI's error: its code (the shared vocabulary), `config` a usage error. */
+function fromLitestream(e: unknown): unknown {
+  if (!isLitestreamError(e)) return e;
+  return new CliError(e.code === "config" ? "usage" : "refused", e.message, { code: e.code, cause: e });
+}
 
 export const backupRestore = command({
   name: "restore",
-  description: "restore the database from its Litestream replica into a new file (TKDB_LITESTREAM_CONFIG)",
-  env: backupEnv,
+  description:
+    "restore the database from its Litestream replica (TKDB_LITESTREAM_CONFIG) or a `litefs export` file into a new file, checked with TKDB_KEK first",
+  env: restoreEnv,
   options: [
     { flags: "--timestamp <time>", description: "restore as of this RFC 3339 time (default: latest)" },
     {
       flags: "--output <file>",
-      description: "where to write the restored database (default: <db>.restored)",
+      description: "where to write the restored database (default: <db>.restored); must not exist",
+    },
+    {
+      flags: "--export <file>",
+      description: "restore from this `litefs export` file (a plain SQLite file) instead of the replica",
     },
   ],
   examples: [
     "tkdb backup restore --output /tmp/tkdb.db",
     "tkdb backup restore --timestamp 2026-01-02T03:04:05Z --output /tmp/tkdb.db",
+    "tkdb backup restore --export /tmp/tkdb-export.db --output /tmp/tkdb.db",
   ],
   run: tkdbRun(async (ctx) => {
-    const env = ctx.config(backupEnv);
-    const configPath = env.litestreamConfig;
-    if (configPath === undefined)
-      throw CliError.usage("set TKDB_LITESTREAM_CONFIG", { where: "TKDB_LITESTREAM_CONFIG" });
+    const env = ctx.config(restoreEnv);
     const dbPath = dbPathOf(env);
     const outPath = (ctx.opts.output as string | undefined) ?? `${dbPath}.restored`;
     const timestamp = ctx.opts.timestamp as string | undefined;
-    if (timestamp !== undefined && Number.isNaN(Date.parse(timestamp)))
-      throw CliError.usage("--timestamp must be RFC 3339, e.g. 2026-01-02T03:04:05Z", {
+    const exportFile = ctx.opts.export as string | undefined;
+    if (exportFile !== undefined && timestamp !== undefined)
+      throw CliError.usage("--timestamp restores from the replica; an export has one point in time", {
         where: "--timestamp",
       });
-    await restore({ configPath, dbPath, outPath, ...(timestamp ? { timestamp } : {}) });
+    if (timestamp !== undefined) {
+      try {
+        checkedTimestamp(timestamp);
+      } catch {
+        throw CliError.usage("--timestamp must be RFC 3339, e.g. 2026-01-02T03:04:05Z", {
+          where: "--timestamp",
+        });
+      }
+    }
+    const configPath = env.litestreamConfig;
+    if (exportFile === undefined && configPath === undefined)
+      throw CliError.usage("set TKDB_LITESTREAM_CONFIG (or pass --export <file>)", {
+        where: "TKDB_LITESTREAM_CONFIG",
+      });
+    const check = checkRestored(env.kek);
+    try {
+      if (exportFile !== undefined) await verifiedRestore({ exportFile, outPath, check });
+      else
+        await verifiedRestore({
+          dbPath,
+          config: { file: configPath as string },
+          env: ctx.env,
+          outPath,
+          check,
+          ...(timestamp === undefined ? {} : { timestamp }),
+        });
+    } catch (e) {
+      throw fromLitestream(e);
+    }
     return { restored: outPath };
   }),
   human: pretty,

@@ -16,6 +16,7 @@ export const serve = command({
       stdout: ctx.stdout,
       stderr: ctx.stderr,
       signal: ctx.signal,
+      env: ctx.env,
     });
     return undefined;
   }),
