@@ -23,6 +23,8 @@ function run(cmd, args) {
 }
 
 const lint = await run("biome", ["check", "."]);
+// Layout checks (scripts/check-layout.mjs): prints one `layout: …` summary line; fails like lint.
+const layout = await run(process.execPath, [join(root, "scripts", "check-layout.mjs")]);
 const turbo = await run("turbo", [
   "run",
   "typecheck",
@@ -41,7 +43,8 @@ for (const p of workspaces) {
   failed += r.numFailedTests ?? 0;
 }
 if (lint !== 0) console.error("lint failed");
+if (layout !== 0) console.error("layout checks failed");
 if (turbo !== 0) console.error("typecheck or tests failed");
-if ((lint !== 0 || turbo !== 0) && failed === 0) failed = 1; // a failing step counts even without a failed test
+if ((lint !== 0 || layout !== 0 || turbo !== 0) && failed === 0) failed = 1; // a failing step counts even without a failed test
 console.log(`${passed} passed, ${failed} failed`);
-process.exit(lint || turbo ? 1 : 0);
+process.exit(lint || layout || turbo ? 1 : 0);
