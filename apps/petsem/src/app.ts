@@ -6,6 +6,7 @@
 import { createNoiseHandler, type KeyPair, type NoiseServerEvent } from "@tkdb/noise";
 import { Hono } from "hono";
 import { type Authorizer, petsemOps, type SecretsStore } from "./rpc/index.js";
+import type { PetsemTelemetry } from "./telemetry.js";
 import { MAX_RESPONSE_BYTES } from "./validate.js";
 
 export interface PetsemAppOptions {
@@ -15,14 +16,25 @@ export interface PetsemAppOptions {
   readonly backend?: "native" | "noble";
   readonly now?: () => number;
   readonly onEvent?: (e: NoiseServerEvent) => void;
+  /** Spans per RPC and metrics (telemetry.ts); absent: neither. */
+  readonly telemetry?: PetsemTelemetry;
 }
 
 export function createPetsemApp(opts: PetsemAppOptions): Hono {
+  const { telemetry } = opts;
+  const ops = petsemOps({ store: opts.store, authorizer: opts.authorizer });
+  const onEvent =
+    telemetry === undefined
+      ? opts.onEvent
+      : (e: NoiseServerEvent) => {
+          telemetry.onEvent(e);
+          opts.onEvent?.(e);
+        };
   const handler = createNoiseHandler({
     api: "secrets",
     pattern: "IK",
     staticKeyPair: opts.staticKeyPair,
-    ops: petsemOps({ store: opts.store, authorizer: opts.authorizer }),
+    ops: telemetry === undefined ? ops : telemetry.traced(ops),
     // The worst-case resolve must always fit (validate.ts, security issue 12 item 6).
     maxResponseBytes: MAX_RESPONSE_BYTES,
     // Every op but health carries a petsem token (and set/import carry values): session only,
@@ -30,16 +42,18 @@ export function createPetsemApp(opts: PetsemAppOptions): Hono {
     messageOneOps: ["health"],
     ...(opts.backend === undefined ? {} : { backend: opts.backend }),
     ...(opts.now === undefined ? {} : { now: opts.now }),
-    ...(opts.onEvent === undefined ? {} : { onEvent: opts.onEvent }),
+    ...(onEvent === undefined ? {} : { onEvent }),
   });
   const app = new Hono();
-  app.post("/noise/v1/secrets/:op", (c) =>
-    handler(c.req.raw, {
-      // the socket's address (never a client header): the unit of the per-source budgets
-      remoteAddress: (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming
-        ?.socket?.remoteAddress,
-    }),
-  );
+  app.post("/noise/v1/secrets/:op", (c) => {
+    const serve = () =>
+      handler(c.req.raw, {
+        // the socket's address (never a client header): the unit of the per-source budgets
+        remoteAddress: (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming
+          ?.socket?.remoteAddress,
+      });
+    return telemetry === undefined ? serve() : telemetry.inRequest(serve);
+  });
   app.notFound(() => new Response(null, { status: 404 }));
   app.onError(() => new Response(null, { status: 500 }));
   return app;

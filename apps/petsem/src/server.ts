@@ -17,6 +17,7 @@ import {
   limitConnections,
   resolveHttpLimits,
 } from "@tkdb/noise";
+import { type Env, type MetricsServer, startMetricsServer } from "@tkdb/service";
 import { createPetsemApp } from "./app.js";
 import { TokenBlacklist } from "./blacklist.js";
 import { petsemCaveatKit } from "./caveat-kit.js";
@@ -32,6 +33,7 @@ import {
 import { PetsemError } from "./errors.js";
 import { type Replication, type ReplicationOptions, startReplication } from "./litestream.js";
 import { SecretStore } from "./store.js";
+import { petsemTelemetry, shutdownTracing, type Tracing } from "./telemetry.js";
 import { type RevocationSource, TkdbRevocationFeed } from "./tkdb-feed.js";
 import { PetsemAuthority } from "./tokens.js";
 
@@ -66,6 +68,16 @@ export interface StartPetsemConfig {
   readonly onFeedError?: (message: string) => void;
   /** how long start waits for the first feed poll before serving anyway (resolve fails closed) */
   readonly feedStartWaitMs?: number;
+  /** Prometheus GET /metrics listener address (default 127.0.0.1) */
+  readonly metricsHost?: string;
+  /** its port (0: any free port); null/undefined: no metrics listener */
+  readonly metricsPort?: number | null;
+  /** the OTEL_* variables (env.ts otelEnv): tracing is on only when they name an endpoint */
+  readonly otel?: Env;
+  /** tests: a Tracing of the caller's (not shut down by close) instead of one from `otel` */
+  readonly tracing?: Tracing;
+  /** a trace export or metrics scrape failed (fixed message, no detail) */
+  readonly onTelemetryError?: (message: string) => void;
 }
 
 export interface RunningPetsem {
@@ -80,6 +92,8 @@ export interface RunningPetsem {
   readonly feed: TkdbRevocationFeed | null;
   /** the running Litestream child, when a replica is configured */
   readonly replication: Replication | null;
+  /** http://host:port/metrics, or null when no metrics port is configured */
+  readonly metricsUrl: string | null;
   /** closes the server, then stops Litestream (final sync), then closes the database */
   close(): Promise<void>;
 }
@@ -209,6 +223,59 @@ function listenOn(
   });
 }
 
+interface Served {
+  readonly listening: Listening;
+  readonly metricsServer: MetricsServer | undefined;
+  /** flushes and stops the tracing started here (not a Tracing the caller passed) */
+  stopTracing(): Promise<void>;
+}
+
+/**
+ * The RPC listener with its telemetry (spans per RPC, metrics, the metrics listener when a port is
+ * configured). On failure it undoes what it started and rethrows.
+ */
+async function serveRpc(
+  config: StartPetsemConfig,
+  opened: OpenPetsem,
+  staticKeyPair: KeyPair,
+  host: string,
+): Promise<Served> {
+  const telemetryError = (message: string) => () => config.onTelemetryError?.(message);
+  const telemetry = petsemTelemetry({
+    dbFile: petsemDbFile(config),
+    ...(config.otel === undefined ? {} : { otel: config.otel }),
+    ...(config.tracing === undefined ? {} : { tracing: config.tracing }),
+    onError: telemetryError("trace export failed"),
+  });
+  const stopTracing = () =>
+    config.tracing === undefined ? shutdownTracing(telemetry.tracing) : Promise.resolve();
+  let listening: Listening | undefined;
+  try {
+    const app = createPetsemApp({
+      store: opened.store,
+      authorizer: opened.authority,
+      staticKeyPair,
+      telemetry,
+      ...(config.backend === undefined ? {} : { backend: config.backend }),
+      ...(config.now === undefined ? {} : { now: config.now }),
+    });
+    listening = await listenOn(app.fetch, host, config.port ?? 0, config.httpLimits);
+    const metricsServer =
+      config.metricsPort === undefined || config.metricsPort === null
+        ? undefined
+        : await startMetricsServer(telemetry.metrics, {
+            host: config.metricsHost ?? "127.0.0.1",
+            port: config.metricsPort,
+            onError: telemetryError("metrics scrape failed"),
+          });
+    return { listening, metricsServer, stopTracing };
+  } catch (e) {
+    listening?.server.close();
+    await stopTracing();
+    throw e;
+  }
+}
+
 export async function startPetsem(config: StartPetsemConfig): Promise<RunningPetsem> {
   if (config.noiseStaticKey === null || config.noiseStaticKey === undefined) {
     throw new PetsemError("config", "PETSEM_NOISE_KEY is required to serve");
@@ -231,23 +298,17 @@ export async function startPetsem(config: StartPetsemConfig): Promise<RunningPet
     }
   }
   if (feed !== null) await firstPoll(feed, config.feedStartWaitMs ?? 5_000);
-  const app = createPetsemApp({
-    store,
-    authorizer: authority,
-    staticKeyPair,
-    ...(config.backend === undefined ? {} : { backend: config.backend }),
-    ...(config.now === undefined ? {} : { now: config.now }),
-  });
   const host = config.host ?? "127.0.0.1";
-  let listening: Listening;
+  let served: Served;
   try {
-    listening = await listenOn(app.fetch, host, config.port ?? 0, config.httpLimits);
+    served = await serveRpc(config, opened, staticKeyPair, host);
   } catch (e) {
     feed?.stop();
     await replication?.stop().catch(() => undefined);
     opened.close();
     throw e;
   }
+  const { listening, metricsServer } = served;
   const { server, port } = listening;
   let closed = false;
   return {
@@ -258,6 +319,7 @@ export async function startPetsem(config: StartPetsemConfig): Promise<RunningPet
     blacklist,
     feed,
     replication,
+    metricsUrl: metricsServer?.url ?? null,
     async close() {
       if (closed) return;
       closed = true;
@@ -266,6 +328,9 @@ export async function startPetsem(config: StartPetsemConfig): Promise<RunningPet
         server.close(() => resolve());
         (server as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
+      await metricsServer?.close();
+      // The spans of the last requests leave before the process does (never rejects).
+      await served.stopTracing();
       // Litestream's final sync first, while the database is still open and its WAL intact.
       try {
         await replication?.stop();

@@ -8,7 +8,8 @@
  * | Variable | Meaning | Default |
  * |---|---|---|
  * | TKDB_HOST / TKDB_PORT | listen address (port 0: any free port) | 127.0.0.1 / 7401 |
- * | TKDB_METRICS_PORT | Prometheus exposition on 127.0.0.1 (unset: off) | — |
+ * | TKDB_METRICS_HOST / TKDB_METRICS_PORT | Prometheus GET /metrics on its own listener (port unset: off) | 127.0.0.1 / — |
+ * | OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_SDK_DISABLED, other OTEL_* (otelEnv) | tracing: on only with an endpoint and OTEL_SDK_DISABLED not true | off |
  * | TKDB_DATA_DIR | folder of tkdb.db | ./data/tkdb |
  * | TKDB_NOISE_KEY or TKDB_NOISE_KEY_FILE | X25519 static private key | required (serve) |
  * | TKDB_KEK or TKDB_KEK_FILE | key-encryption key for root keys | required |
@@ -23,6 +24,7 @@
  */
 import { join } from "node:path";
 import {
+  bool,
   type ConfigOf,
   type ConfigSpec,
   defineConfig,
@@ -75,6 +77,10 @@ export interface TkdbConfig {
   /** 0 picks a free port. */
   port: number;
   metricsPort?: number;
+  /** Address of the metrics listener (default 127.0.0.1). */
+  metricsHost?: string;
+  /** The OTEL_* variables (otelEnv) for tracing; absent or without an endpoint: tracing off. */
+  otel?: Env;
   dbPath: string;
   noiseSecretKey: Uint8Array;
   kek: Uint8Array;
@@ -181,15 +187,69 @@ export const serviceEnv = defineConfig({
   dischargeTtl,
 });
 
+/**
+ * Tracing: the standard OpenTelemetry variables (names fixed by the OpenTelemetry specification),
+ * declared here so --help lists them and bad values are refused at start; @tkdb/service's
+ * startTracing interprets them (otelVariables hands them over by name). Headers often hold a
+ * collector API key: secret, never shown.
+ */
+export const otelEnv = defineConfig({
+  otelSdkDisabled: bool("OTEL_SDK_DISABLED", {
+    default: false,
+    doc: "true: no tracing even with an endpoint",
+  }),
+  otelTracesExporter: string("OTEL_TRACES_EXPORTER", { doc: "none: no tracing (otherwise OTLP/HTTP)" }),
+  otelEndpoint: url("OTEL_EXPORTER_OTLP_ENDPOINT", {
+    doc: "OTLP/HTTP collector base URL (/v1/traces appended); set: tracing on",
+  }),
+  otelTracesEndpoint: url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", {
+    doc: "OTLP/HTTP traces URL, used as is (wins over OTEL_EXPORTER_OTLP_ENDPOINT); set: tracing on",
+  }),
+  otelHeaders: {
+    ...string("OTEL_EXPORTER_OTLP_HEADERS", { doc: "collector headers k=v,… (secret)" }),
+    secret: true,
+  },
+  otelTracesHeaders: {
+    ...string("OTEL_EXPORTER_OTLP_TRACES_HEADERS", { doc: "traces collector headers k=v,… (secret)" }),
+    secret: true,
+  },
+  otelTimeout: string("OTEL_EXPORTER_OTLP_TIMEOUT", { doc: "export timeout, ms" }),
+  otelTracesTimeout: string("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", { doc: "traces export timeout, ms" }),
+  otelCompression: string("OTEL_EXPORTER_OTLP_COMPRESSION", { doc: "gzip or none" }),
+  otelTracesCompression: string("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", { doc: "gzip or none" }),
+  otelServiceName: string("OTEL_SERVICE_NAME", { doc: "service.name of the spans (default tkdb)" }),
+  otelSampler: string("OTEL_TRACES_SAMPLER", { doc: "sampler (default parentbased_always_on)" }),
+  otelSamplerArg: string("OTEL_TRACES_SAMPLER_ARG", { doc: "ratio 0..1 of the traceidratio samplers" }),
+  otelBspDelay: string("OTEL_BSP_SCHEDULE_DELAY", { doc: "batch export delay, ms (default 5000)" }),
+  otelBspQueue: string("OTEL_BSP_MAX_QUEUE_SIZE", { doc: "span queue size (default 2048)" }),
+  otelBspBatch: string("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", { doc: "spans per export (default 512)" }),
+  otelBspTimeout: string("OTEL_BSP_EXPORT_TIMEOUT", { doc: "batch export timeout, ms (default 30000)" }),
+});
+
+/** The parsed OTEL_* values back under their own names, for @tkdb/service's startTracing. */
+export function otelVariables(v: ConfigOf<typeof otelEnv>): Env {
+  const out: Record<string, string> = {};
+  for (const [k, spec] of Object.entries(otelEnv)) {
+    const value = (v as Record<string, unknown>)[k];
+    if (value !== undefined) out[spec.name] = String(value);
+  }
+  return out;
+}
+
 /** `serve`: the service plus its listener, Noise key, signing clients and Litestream. */
 export const serveEnv = defineConfig({
   ...serviceEnv,
   host: host("TKDB_HOST", { default: "127.0.0.1", doc: "listen address" }),
   port: port("TKDB_PORT", { default: DEFAULT_PORT, doc: "listen port (0: any free port)" }),
-  metricsPort: port("TKDB_METRICS_PORT", { doc: "Prometheus /metrics on 127.0.0.1 (unset: off)" }),
+  metricsHost: host("TKDB_METRICS_HOST", {
+    default: "127.0.0.1",
+    doc: "metrics listener address (unauthenticated: keep it on loopback or a private network)",
+  }),
+  metricsPort: port("TKDB_METRICS_PORT", { doc: "Prometheus GET /metrics on its own listener (unset: off)" }),
   noiseKey: key32("TKDB_NOISE_KEY", { required: true, doc: "X25519 static private key of the Noise server" }),
   signClients,
   litestreamConfig,
+  ...otelEnv,
 });
 
 /** `backup restore`. */
@@ -242,6 +302,8 @@ export function tkdbConfigFrom(v: ConfigOf<typeof serveEnv>): TkdbConfig {
     signClients: v.signClients,
   };
   if (v.metricsPort !== undefined) cfg.metricsPort = v.metricsPort;
+  cfg.metricsHost = v.metricsHost;
+  cfg.otel = otelVariables(v);
   if (v.litestreamConfig !== undefined) cfg.litestreamConfig = v.litestreamConfig;
   return cfg;
 }

@@ -5,8 +5,8 @@
  * `discharge` keeps no idempotency record (a retry gets a fresh discharge), only its audit record.
  * Each signing client key may call only the ops its TKDB_SIGN_CLIENTS entry names (`forbidden`).
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { type ServerType, serve } from "@hono/node-server";
-import type { Tracer } from "@opentelemetry/api";
 import {
   createNoiseHandler,
   getNative,
@@ -16,6 +16,7 @@ import {
   type NoiseOpContext,
   resolveHttpLimits,
 } from "@tkdb/noise";
+import { type MetricsServer, startMetricsServer } from "@tkdb/service";
 import { Hono } from "hono";
 import { native, type Primitives } from "./crypto.js";
 import {
@@ -28,7 +29,7 @@ import {
 import { ConfigError, forWire, TkdbError } from "./errors.js";
 import { assertPrimary, isPrimary } from "./litefs.js";
 import { createLogger, type Logger } from "./log.js";
-import { Metrics } from "./metrics.js";
+import { createTkdbMetrics, type ServiceMetrics } from "./metrics.js";
 import { runAudited, runMutation } from "./mutate.js";
 import { discharge } from "./rpc/discharge.js";
 import { health } from "./rpc/health.js";
@@ -40,7 +41,7 @@ import { strip } from "./rpc/strip.js";
 import { verify } from "./rpc/verify.js";
 import { type AuditInput, DrizzleStore } from "./store.js";
 import { TokenService } from "./tokens.js";
-import { defaultTracer, traced } from "./tracing.js";
+import { shutdownTracing, startTkdbTracing, type Tracing, traced } from "./tracing.js";
 
 export interface TkdbHandle {
   /** http://host:port */
@@ -56,8 +57,9 @@ export interface AppDeps {
   service: TokenService;
   config: TkdbConfig;
   log: Logger;
-  metrics: Metrics;
-  tracer?: Tracer;
+  metrics: ServiceMetrics;
+  /** RPC spans (default: a disabled Tracing, which still passes `tp` on). */
+  tracing?: Tracing;
   now?: () => number;
 }
 
@@ -68,7 +70,7 @@ function mutating(
 ): (ctx: NoiseOpContext) => Promise<unknown> {
   return async (ctx) => {
     assertPrimary(deps.config.litefsDir);
-    const result = runMutation(
+    return runMutation(
       {
         store: deps.service.store,
         op,
@@ -83,9 +85,6 @@ function mutating(
       },
       () => fn(ctx.args),
     );
-    if (op === "revoke" && (result as { revoked?: boolean }).revoked)
-      deps.metrics.inc("tkdb_revocations_total");
-    return result;
   };
 }
 
@@ -138,24 +137,25 @@ function signingClients(config: TkdbConfig, log: Logger) {
 }
 
 /**
- * Observability of the RPCs: `onEvent` (metrics and the one log line per RPC, with its duration)
- * and `ops(api, fns)`, which runs each op in its span and rethrows refusals under tkdb's wire codes.
+ * Observability of the RPCs: `onEvent` (metrics: rate, errors and duration per op and outcome; and
+ * the one log line per RPC, with its duration), `timed` (the HTTP request's start time, which
+ * onEvent reads: it runs in the request's async context), and `ops(api, fns)`, which runs each op
+ * in its span and rethrows refusals under tkdb's wire codes.
  */
 function rpcObserver(deps: AppDeps) {
   const { log, metrics } = deps;
-  /** Op start times by correlation id, for the duration in the one-line-per-RPC log. */
-  const started = new Map<string, number>();
+  const requestStart = new AsyncLocalStorage<number>();
   const onEvent = (e: NoiseEvent) => {
-    if (e.type === "rejected") metrics.inc("tkdb_rejected_total", { reason: e.reason.split(":")[0] ?? "" });
+    if (e.type === "rejected") metrics.rejected(e.reason.split(":")[0] ?? "");
     else if (e.type === "response") {
-      metrics.inc("tkdb_requests_total", { op: e.op, code: e.ok ? "ok" : (e.code ?? "error") });
-      if (e.op === "verify") metrics.inc("tkdb_verify_total", { outcome: e.ok ? "ok" : (e.code ?? "error") });
-      const t0 = started.get(e.correlationId);
-      started.delete(e.correlationId);
+      const outcome = e.ok ? "ok" : (e.code ?? "error");
+      const t0 = requestStart.getStore();
+      const ms = t0 === undefined ? undefined : performance.now() - t0;
+      metrics.observeRpc(e.op, outcome, ms === undefined ? Number.NaN : ms / 1000);
       log("info", "rpc", {
         op: e.op,
-        outcome: e.ok ? "ok" : (e.code ?? "error"),
-        durationMs: t0 === undefined ? undefined : Math.round((performance.now() - t0) * 1000) / 1000,
+        outcome,
+        durationMs: ms === undefined ? undefined : Math.round(ms * 1000) / 1000,
         clientKey: e.clientKey,
         cid: e.correlationId,
         rid: e.rid,
@@ -163,13 +163,12 @@ function rpcObserver(deps: AppDeps) {
       });
     } else log("error", "op failed", { op: e.op, cid: e.correlationId, error: e.error });
   };
-  const tracer = deps.tracer ?? defaultTracer();
+  const tracing = deps.tracing ?? startTkdbTracing({});
   const ops = (api: string, fns: Record<string, OpFn>): Record<string, OpFn> =>
     Object.fromEntries(
       Object.entries(fns).map(([k, f]) => {
-        const t = traced(tracer, api, f);
+        const t = traced(tracing, api, f);
         const op: OpFn = async (ctx) => {
-          started.set(ctx.correlationId, performance.now());
           try {
             return await t(ctx);
           } catch (e) {
@@ -179,16 +178,17 @@ function rpcObserver(deps: AppDeps) {
         return [k, op];
       }),
     );
-  return { onEvent, ops };
+  const timed = <T>(fn: () => Promise<T>): Promise<T> => requestStart.run(performance.now(), fn);
+  return { onEvent, ops, timed };
 }
 
 export function createApp(deps: AppDeps, noiseSecretKey: Uint8Array): { app: Hono; publicKey: Uint8Array } {
-  const { service, config, log, metrics } = deps;
+  const { service, config, log } = deps;
   const signers = signingClients(config, log);
   const nc = getNative();
   if (nc === undefined) throw new TkdbError("config", "node:crypto X25519 is unavailable");
   const staticKeyPair = { secretKey: noiseSecretKey, publicKey: nc.publicKeyOf(noiseSecretKey) };
-  const { onEvent, ops } = rpcObserver(deps);
+  const { onEvent, ops, timed: inRequest } = rpcObserver(deps);
   const sync = (fn: (a: Record<string, unknown>) => unknown) => async (ctx: NoiseOpContext) => fn(ctx.args);
   const verifyHandler = createNoiseHandler({
     api: "verify",
@@ -238,15 +238,10 @@ export function createApp(deps: AppDeps, noiseSecretKey: Uint8Array): { app: Hon
   const app = new Hono();
   const timed =
     (h: (r: Request, info: { remoteAddress?: string | undefined }) => Promise<Response>) =>
-    async (c: { req: { raw: Request; param(k: string): string }; env: unknown }) => {
-      const t0 = performance.now();
-      try {
-        // The socket's address (never a client header): the unit of the per-source budgets.
-        const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
-        return await h(c.req.raw, { remoteAddress: env?.incoming?.socket?.remoteAddress });
-      } finally {
-        metrics.observe(c.req.param("op"), (performance.now() - t0) / 1000);
-      }
+    async (c: { req: { raw: Request }; env: unknown }) => {
+      // The socket's address (never a client header): the unit of the per-source budgets.
+      const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+      return inRequest(() => h(c.req.raw, { remoteAddress: env?.incoming?.socket?.remoteAddress }));
     };
   app.post("/noise/v1/verify/:op", timed(verifyHandler));
   app.post("/noise/v1/sign/:op", timed(signHandler));
@@ -284,8 +279,11 @@ function closeServer(s: ServerType): Promise<void> {
 export interface StartOptions {
   /** Crypto backend for sealing root keys and the audit chain (default native). */
   primitives?: Primitives;
-  /** Tracer for RPC spans (default: the global provider's "tkdb" tracer). */
-  tracer?: Tracer;
+  /**
+   * RPC spans (default: started from `config.otel`, the OTEL_* variables, and shut down, with a
+   * final flush, by close()). A Tracing passed here is the caller's to shut down.
+   */
+  tracing?: Tracing;
   /** HTTP timeouts and connection caps (defaults: @tkdb/noise DEFAULT_HTTP_LIMITS, 10 s timeouts). */
   httpLimits?: Partial<HttpLimits>;
 }
@@ -312,17 +310,41 @@ export async function startTkdb(config: TkdbConfig, opts: StartOptions = {}): Pr
     store.pruneIdempotency(Date.now());
     service.pruneRevocations(Date.now());
   }
-  const metrics = new Metrics();
-  const { app, publicKey } = createApp(
-    { service, config, log, metrics, ...(opts.tracer ? { tracer: opts.tracer } : {}) },
-    config.noiseSecretKey,
-  );
-  const main = await listen(app.fetch, config.host, config.port, resolveHttpLimits(opts.httpLimits));
-  let metricsServer: { server: ServerType; port: number } | undefined;
-  if (config.metricsPort !== undefined) {
-    const m = new Hono();
-    m.get("/metrics", (c) => c.text(metrics.render(), 200, { "Content-Type": "text/plain; version=0.0.4" }));
-    metricsServer = await listen(m.fetch, "127.0.0.1", config.metricsPort);
+  const metrics = createTkdbMetrics(config.dbPath);
+  let tracing: Tracing;
+  let main: { server: ServerType; port: number };
+  let metricsServer: MetricsServer | undefined;
+  let publicKey: Uint8Array;
+  try {
+    tracing =
+      opts.tracing ??
+      startTkdbTracing(config.otel ?? {}, (error) => log("warn", "trace export failed", { error }));
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  try {
+    const { app, publicKey: pk } = createApp(
+      { service, config, log, metrics, tracing },
+      config.noiseSecretKey,
+    );
+    publicKey = pk;
+    main = await listen(app.fetch, config.host, config.port, resolveHttpLimits(opts.httpLimits));
+    if (config.metricsPort !== undefined) {
+      const on = main;
+      metricsServer = await startMetricsServer(metrics, {
+        host: config.metricsHost ?? "127.0.0.1",
+        port: config.metricsPort,
+        onError: (error) => log("error", "metrics scrape failed", { error }),
+      }).catch(async (err: unknown) => {
+        await closeServer(on.server);
+        throw err;
+      });
+    }
+  } catch (err) {
+    if (opts.tracing === undefined) await shutdownTracing(tracing);
+    store.close();
+    throw err;
   }
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   log("info", "tkdb listening", { url: `http://${host}:${main.port}` });
@@ -332,10 +354,12 @@ export async function startTkdb(config: TkdbConfig, opts: StartOptions = {}): Pr
     service,
     async close() {
       await closeServer(main.server);
-      if (metricsServer) await closeServer(metricsServer.server);
+      await metricsServer?.close();
       store.close();
+      // The spans of the last requests leave before the process does.
+      if (opts.tracing === undefined) await shutdownTracing(tracing);
     },
   };
-  if (metricsServer) handle.metricsUrl = `http://127.0.0.1:${metricsServer.port}/metrics`;
+  if (metricsServer) handle.metricsUrl = metricsServer.url;
   return handle;
 }

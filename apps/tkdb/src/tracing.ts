@@ -1,56 +1,45 @@
 /**
- * One OpenTelemetry span per RPC, child of the client's W3C traceparent (carried encrypted in the
- * Noise payload as `tp`). Only @opentelemetry/api here: with no SDK registered it is a no-op.
+ * tkdb's spans, on @tkdb/service's tracing: one SERVER span per RPC (`tkdb.<api>/<op>`), child of
+ * the caller's W3C traceparent (the Noise payload's `tp`, inside the encryption). Exported with the
+ * OpenTelemetry Node SDK and the OTLP/HTTP exporter only when env.ts's OTEL_* variables name an
+ * endpoint (and OTEL_SDK_DISABLED is not true); otherwise a no-op that still passes `tp` on.
+ * What a span may carry is the library's allow-list: never a token, key, argument or client key.
  */
-import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
 import type { NoiseOpContext } from "@tkdb/noise";
+import { type Env, startTracing, type Tracing } from "@tkdb/service";
 
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+export type { Tracing };
 
-export function parentContext(tp: string | undefined) {
-  const m = tp === undefined ? null : TRACEPARENT.exec(tp);
-  if (m === null || /^0+$/.test(m[1] as string) || /^0+$/.test(m[2] as string)) return ROOT_CONTEXT;
-  return trace.setSpanContext(ROOT_CONTEXT, {
-    traceId: m[1] as string,
-    spanId: m[2] as string,
-    traceFlags: Number.parseInt(m[3] as string, 16),
-    isRemote: true,
+/** Tracing for tkdb from the OTEL_* variables env.ts read (an empty object: off). */
+export function startTkdbTracing(otel: Env, onError?: (err: unknown) => void): Tracing {
+  return startTracing({
+    env: otel,
+    serviceName: "tkdb",
+    ...(onError === undefined ? {} : { onError }),
   });
 }
 
+/** Runs `fn` in the RPC's span; a refusal marks the span with its code (`rpc.outcome`). */
 export function traced(
-  tracer: Tracer,
+  tracing: Tracing,
   api: string,
   fn: (ctx: NoiseOpContext) => Promise<unknown>,
 ): (ctx: NoiseOpContext) => Promise<unknown> {
-  return (ctx) =>
-    tracer.startActiveSpan(
-      `tkdb.${api}.${ctx.op}`,
-      {
-        kind: SpanKind.SERVER,
-        attributes: {
-          "rpc.system": "noise",
-          "rpc.service": `tkdb.${api}`,
-          "rpc.method": ctx.op,
-          "tkdb.cid": ctx.correlationId,
-        },
-      },
-      parentContext(ctx.traceparent),
-      async (span) => {
-        try {
-          const r = await context.with(trace.setSpan(context.active(), span), () => fn(ctx));
-          span.setStatus({ code: SpanStatusCode.OK });
-          return r;
-        } catch (err) {
-          const code = (err as { code?: unknown }).code;
-          span.setAttribute("tkdb.error", typeof code === "string" ? code : "internal");
-          span.setStatus({ code: SpanStatusCode.ERROR });
-          throw err;
-        } finally {
-          span.end();
-        }
-      },
-    );
+  return (ctx) => tracing.inRpcSpan({ api, op: ctx.op, traceparent: ctx.traceparent }, () => fn(ctx));
 }
 
-export const defaultTracer = (): Tracer => trace.getTracer("tkdb");
+/**
+ * Shuts tracing down (flushing the last spans), waiting at most `ms`: a collector that is down
+ * does not hold a stopping service for the exporter's whole timeout. Never rejects.
+ */
+export async function shutdownTracing(tracing: Tracing, ms = 3_000): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    tracing.shutdown(),
+    new Promise<void>((r) => {
+      timer = setTimeout(r, ms);
+      timer.unref?.();
+    }),
+  ]);
+  clearTimeout(timer);
+}

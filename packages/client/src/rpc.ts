@@ -48,7 +48,19 @@ export interface RpcOptions {
    * refused for FORWARD_SECRET_OPS).
    */
   mode?: "session" | "request";
+  /**
+   * Trace context for every call: returns the caller's active W3C traceparent (or undefined), put
+   * in the encrypted payload's `tp` so the service's span is a child of the caller's. This package
+   * has no OpenTelemetry dependency; with an SDK registered, pass e.g. @tkdb/service's
+   * `currentTraceparent`. Asked once per call (every attempt and failover carries the same value);
+   * a provider that throws or returns something that is not a traceparent sends no `tp`.
+   * A per-call `traceparent` wins.
+   */
+  traceparent?: () => string | undefined;
 }
+
+/** W3C trace-context traceparent (version 00 layout; version ff and all-zero ids invalid). */
+const TRACEPARENT_RE = /^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /**
  * Ops whose arguments carry secret values or authentication material (tokens, discharges): never
@@ -111,6 +123,18 @@ export class NoiseRpc {
     return s;
   }
 
+  /** The provider's traceparent, if any and well-formed: tracing never fails a call. */
+  private activeTraceparent(): string | undefined {
+    const provider = this.opts.traceparent;
+    if (provider === undefined) return undefined;
+    try {
+      const tp = provider();
+      return typeof tp === "string" && TRACEPARENT_RE.test(tp) ? tp : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Close every session and wipe its keys (a later call opens new ones). */
   close(): void {
     for (const s of this.sessions.values()) s.close();
@@ -132,6 +156,7 @@ export class NoiseRpc {
         `${api}/${op} carries secrets or credentials: it is sent only in a session`,
       );
     const rid = opts.mutating ? newRid() : undefined;
+    const tp = opts.traceparent ?? this.activeTraceparent();
     try {
       return await withFailover(
         this.opts.endpoints,
@@ -148,13 +173,13 @@ export class NoiseRpc {
                 ...(this.opts.backend ? { backend: this.opts.backend } : {}),
                 ...(this.opts.fetch ? { fetch: this.opts.fetch } : {}),
                 ...(rid ? { rid } : {}),
-                ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
+                ...(tp ? { traceparent: tp } : {}),
                 timeoutMs: this.opts.timeoutMs ?? 5_000,
                 mode: "request",
               })
             : this.session(api, ep).call<T>(op, args, {
                 ...(rid ? { rid } : {}),
-                ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
+                ...(tp ? { traceparent: tp } : {}),
               }),
         isRetryable,
         this.opts.retry,

@@ -1,0 +1,126 @@
+/**
+ * petsem's traces and metrics, on @tkdb/service's telemetry (the same library and conventions as
+ * tkdb):
+ *
+ * - **Traces**: one SERVER span per RPC, `petsem.secrets/<op>`, child of the caller's W3C
+ *   traceparent (the Noise payload's `tp`, inside the encryption). Exported with the OpenTelemetry
+ *   Node SDK and the OTLP/HTTP exporter only when env.ts's OTEL_* variables name an endpoint and
+ *   OTEL_SDK_DISABLED is not true. What a span may carry is the library's allow-list: never a
+ *   token, secret name or value, argument or client key.
+ * - **Metrics** (prom-client, a registry of petsem's own): `petsem_rpc_requests_total{op,outcome}`,
+ *   `petsem_rpc_duration_seconds{op,outcome}`, `petsem_rpc_rejected_total{reason}`,
+ *   `petsem_db_size_bytes`, Node process metrics. Labels are only op, outcome and reason from
+ *   bounded sets: never an org, app, nonce, user, secret name or key. Served by
+ *   `startMetricsServer` on PETSEM_METRICS_HOST:PETSEM_METRICS_PORT (unset port: no listener).
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { statSync } from "node:fs";
+import type { NoiseOp, NoiseServerEvent } from "@tkdb/noise";
+import {
+  createServiceMetrics,
+  type Env,
+  type ServiceMetrics,
+  startTracing,
+  type Tracing,
+} from "@tkdb/service";
+
+export type { ServiceMetrics, Tracing };
+
+/** Every op label petsem records ("session" is a session's opening handshake). */
+export const PETSEM_OPS = [
+  "health",
+  "set",
+  "import",
+  "unset",
+  "list",
+  "rollback",
+  "resolve",
+  "session",
+] as const;
+
+export interface PetsemTelemetry {
+  readonly metrics: ServiceMetrics;
+  readonly tracing: Tracing;
+  /** The Noise handler's events: one count and duration per answered RPC, rejected counts. */
+  onEvent(e: NoiseServerEvent): void;
+  /** The op table with each op run in its span. */
+  traced(ops: Record<string, NoiseOp>): Record<string, NoiseOp>;
+  /** Runs one HTTP request (its start time is what onEvent measures from). */
+  inRequest<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+export interface PetsemTelemetryOptions {
+  /** The OTEL_* variables (env.ts otelEnv); without an endpoint tracing is off. */
+  otel?: Env;
+  /** A Tracing of the caller's (tests); the caller shuts it down. */
+  tracing?: Tracing;
+  /** The database file, for petsem_db_size_bytes. */
+  dbFile?: string;
+  /** A trace export failed (the collector is down): log it, nothing more. */
+  onError?: (err: unknown) => void;
+}
+
+/** Size of a SQLite database and its WAL in bytes; undefined (NaN at scrape) when unreadable. */
+export function dbSizeBytes(dbFile: string): number | undefined {
+  let total = 0;
+  for (const f of [dbFile, `${dbFile}-wal`]) {
+    try {
+      total += statSync(f).size;
+    } catch (e) {
+      if (f === dbFile || (e as { code?: unknown }).code !== "ENOENT") return undefined;
+    }
+  }
+  return total;
+}
+
+export function petsemTelemetry(opts: PetsemTelemetryOptions = {}): PetsemTelemetry {
+  const tracing =
+    opts.tracing ??
+    startTracing({
+      env: opts.otel ?? {},
+      serviceName: "petsem",
+      ...(opts.onError === undefined ? {} : { onError: opts.onError }),
+    });
+  const metrics = createServiceMetrics({ service: "petsem", ops: PETSEM_OPS });
+  const { dbFile } = opts;
+  if (dbFile !== undefined) metrics.hooks.dbSizeBytes(() => dbSizeBytes(dbFile));
+  const requestStart = new AsyncLocalStorage<number>();
+  return {
+    metrics,
+    tracing,
+    onEvent(e) {
+      if (e.type === "rejected") metrics.rejected(e.reason.split(":")[0] ?? "");
+      else if (e.type === "response") {
+        const t0 = requestStart.getStore();
+        const seconds = t0 === undefined ? Number.NaN : (performance.now() - t0) / 1000;
+        metrics.observeRpc(e.op, e.ok ? "ok" : (e.code ?? "error"), seconds);
+      }
+    },
+    traced(ops) {
+      return Object.fromEntries(
+        Object.entries(ops).map(([name, op]): [string, NoiseOp] => [
+          name,
+          (ctx) =>
+            tracing.inRpcSpan({ api: ctx.api, op: ctx.op, traceparent: ctx.traceparent }, () => op(ctx)),
+        ]),
+      );
+    },
+    inRequest: (fn) => requestStart.run(performance.now(), fn),
+  };
+}
+
+/**
+ * Shuts tracing down (flushing the last spans), waiting at most `ms`: a collector that is down
+ * does not hold a stopping service for the exporter's whole timeout. Never rejects.
+ */
+export async function shutdownTracing(tracing: Tracing, ms = 3_000): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    tracing.shutdown(),
+    new Promise<void>((r) => {
+      timer = setTimeout(r, ms);
+      timer.unref?.();
+    }),
+  ]);
+  clearTimeout(timer);
+}
