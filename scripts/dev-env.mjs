@@ -58,7 +58,8 @@ export function devEnv(root, env = process.env) {
         TKDB_DATA_DIR: join(data, "tkdb"),
         TKDB_KEK_FILE: files.tkdbKek,
         TKDB_NOISE_KEY_FILE: files.tkdbNoise,
-        TKDB_SIGN_CLIENTS: x25519Public(read(files.signClient)).toString("hex"),
+        // The development signing client (the demo's API server and operator) may call every op.
+        TKDB_SIGN_CLIENTS: `${x25519Public(read(files.signClient)).toString("hex")}:org_create+mint+revoke+strip`,
         // Keys are read here only to pass them on; a production deploy sets TKDB_TP_KEYS as a secret.
         TKDB_TP_KEYS: `${TKDB_LOCATION}=${read(files.petsemShared)},${AUTH_LOCATION}=${read(files.authShared)}`,
       },

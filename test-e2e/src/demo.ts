@@ -107,7 +107,7 @@ const written = await step(
   (w) => `app_version ${w.app_version}`,
 );
 await step(
-  "API server: list (names and keyed digests, never values)",
+  "API server: list (names and per-version digests, never values)",
   () => secrets.list(writerFor(actors, ORG, APP), ORG, APP),
   (l) => l.secrets.map((s) => `${s.name}=${s.digest}`).join(", "),
 );
