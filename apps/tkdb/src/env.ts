@@ -24,7 +24,6 @@
  */
 import { join } from "node:path";
 import {
-  bool,
   type ConfigOf,
   type ConfigSpec,
   defineConfig,
@@ -34,6 +33,8 @@ import {
   KindError,
   key32,
   locationKeys,
+  otelEnv,
+  otelVariables,
   parseConfig,
   parseKey32,
   port,
@@ -186,55 +187,6 @@ export const serviceEnv = defineConfig({
   }),
   dischargeTtl,
 });
-
-/**
- * Tracing: the standard OpenTelemetry variables (names fixed by the OpenTelemetry specification),
- * declared here so --help lists them and bad values are refused at start; @tkdb/service's
- * startTracing interprets them (otelVariables hands them over by name). Headers often hold a
- * collector API key: secret, never shown.
- */
-export const otelEnv = defineConfig({
-  otelSdkDisabled: bool("OTEL_SDK_DISABLED", {
-    default: false,
-    doc: "true: no tracing even with an endpoint",
-  }),
-  otelTracesExporter: string("OTEL_TRACES_EXPORTER", { doc: "none: no tracing (otherwise OTLP/HTTP)" }),
-  otelEndpoint: url("OTEL_EXPORTER_OTLP_ENDPOINT", {
-    doc: "OTLP/HTTP collector base URL (/v1/traces appended); set: tracing on",
-  }),
-  otelTracesEndpoint: url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", {
-    doc: "OTLP/HTTP traces URL, used as is (wins over OTEL_EXPORTER_OTLP_ENDPOINT); set: tracing on",
-  }),
-  otelHeaders: {
-    ...string("OTEL_EXPORTER_OTLP_HEADERS", { doc: "collector headers k=v,… (secret)" }),
-    secret: true,
-  },
-  otelTracesHeaders: {
-    ...string("OTEL_EXPORTER_OTLP_TRACES_HEADERS", { doc: "traces collector headers k=v,… (secret)" }),
-    secret: true,
-  },
-  otelTimeout: string("OTEL_EXPORTER_OTLP_TIMEOUT", { doc: "export timeout, ms" }),
-  otelTracesTimeout: string("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", { doc: "traces export timeout, ms" }),
-  otelCompression: string("OTEL_EXPORTER_OTLP_COMPRESSION", { doc: "gzip or none" }),
-  otelTracesCompression: string("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", { doc: "gzip or none" }),
-  otelServiceName: string("OTEL_SERVICE_NAME", { doc: "service.name of the spans (default tkdb)" }),
-  otelSampler: string("OTEL_TRACES_SAMPLER", { doc: "sampler (default parentbased_always_on)" }),
-  otelSamplerArg: string("OTEL_TRACES_SAMPLER_ARG", { doc: "ratio 0..1 of the traceidratio samplers" }),
-  otelBspDelay: string("OTEL_BSP_SCHEDULE_DELAY", { doc: "batch export delay, ms (default 5000)" }),
-  otelBspQueue: string("OTEL_BSP_MAX_QUEUE_SIZE", { doc: "span queue size (default 2048)" }),
-  otelBspBatch: string("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", { doc: "spans per export (default 512)" }),
-  otelBspTimeout: string("OTEL_BSP_EXPORT_TIMEOUT", { doc: "batch export timeout, ms (default 30000)" }),
-});
-
-/** The parsed OTEL_* values back under their own names, for @tkdb/service's startTracing. */
-export function otelVariables(v: ConfigOf<typeof otelEnv>): Env {
-  const out: Record<string, string> = {};
-  for (const [k, spec] of Object.entries(otelEnv)) {
-    const value = (v as Record<string, unknown>)[k];
-    if (value !== undefined) out[spec.name] = String(value);
-  }
-  return out;
-}
 
 /** `serve`: the service plus its listener, Noise key, signing clients and Litestream. */
 export const serveEnv = defineConfig({

@@ -160,6 +160,7 @@ export {
   startMetricsServer,
 } from "./telemetry/metrics-server.js";
 export { type OtlpTracingConfig, otlpTracingFromEnv, type SamplerName } from "./telemetry/otel-env.js";
+export { otelEnv, otelVariables } from "./telemetry/otel-vars.js";
 export { allowList as spanAttributeAllowList, BASE_SPAN_ATTRIBUTES } from "./telemetry/span-filter.js";
 export {
   currentTraceparent,
