@@ -12,48 +12,21 @@ import { join } from "node:path";
 import { SecretScope } from "@tkdb/caveats";
 import { PetsemClient } from "@tkdb/client";
 import { encodeAuthorizationHeader, Macaroon, parseAuthorizationHeader } from "@tkdb/macaroon";
-import {
-  buildPrologue,
-  HandshakeState,
-  keyId,
-  NOISE_IK,
-  NoiseRemoteError,
-  noiseCall,
-  resolveBackend,
-} from "@tkdb/noise";
+import { NoiseRemoteError, noiseCall, resolveBackend } from "@tkdb/noise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cli, hex, key32, type RunningService, startService, tempDir, x25519 } from "../harness.js";
+import { openWithStaticKey, wireRecorder } from "./wire-recorder.js";
 
 const ORG = 5151n;
 const APP = 9n;
 const MARKER = `fs-marker-${hex(key32())}`;
 const dir = tempDir("e2e-transport-fs");
 const serverStatic = x25519();
-const backend = resolveBackend("native");
-
-interface Recorded {
-  path: string;
-  headers: Record<string, string>;
-  body: Uint8Array;
-}
+const _backend = resolveBackend("native");
 
 let petsem: RunningService;
 let writer: string;
-const recorded: Recorded[] = [];
-
-/** What a passive attacker on the path keeps: every request's path, headers and body. */
-const recordingFetch: typeof fetch = async (input, init) => {
-  const headers: Record<string, string> = {};
-  new Headers(init?.headers).forEach((v, k) => {
-    headers[k] = v;
-  });
-  recorded.push({
-    path: new URL(String(input)).pathname,
-    headers,
-    body: new Uint8Array(init?.body as Uint8Array),
-  });
-  return fetch(input, init);
-};
+const { recorded, fetch: recordingFetch } = wireRecorder();
 
 function confine(token: string): string {
   const parsed = parseAuthorizationHeader(token);
@@ -62,29 +35,6 @@ function confine(token: string): string {
   const child = Macaroon.decodeUnverified(m.encode());
   child.add(new SecretScope(ORG, APP));
   return encodeAuthorizationHeader([child]);
-}
-
-/**
- * The attacker's best effort with the server's static private key alone: read the body as an IK
- * message 1 (responder side). Returns the payload text, or null when it does not decrypt.
- */
-function openWithStaticKey(r: Recorded): string | null {
-  const hs = new HandshakeState({
-    protocolName: NOISE_IK,
-    initiator: false,
-    prologue: buildPrologue(
-      r.path,
-      keyId(serverStatic.publicKey, backend),
-      r.headers["noise-client-key"] ?? "",
-    ),
-    staticKeyPair: serverStatic,
-    backend,
-  });
-  try {
-    return Buffer.from(hs.readMessage(r.body)).toString("utf8");
-  } catch {
-    return null;
-  }
 }
 
 beforeAll(async () => {
@@ -113,7 +63,7 @@ describe("petsem requests are forward secret", () => {
     });
     const w = await client.set(writer, ORG, APP, { DATABASE_URL: MARKER });
     expect(w.app_version).toBe(1);
-    const opened = recorded.map(openWithStaticKey);
+    const opened = recorded.map((r) => openWithStaticKey(r, serverStatic));
     // Nothing the static key opens contains the value (before the fix: the set's message 1 did).
     for (const p of opened) if (p !== null) expect(p.includes(MARKER), "value in a message 1").toBe(false);
     expect(recorded.length).toBeGreaterThanOrEqual(2);
@@ -131,7 +81,7 @@ describe("petsem requests are forward secret", () => {
     const transport = recorded.filter((r) => r.headers["noise-session"] !== undefined);
     expect(transport.length).toBeGreaterThanOrEqual(1);
     for (const r of transport) {
-      expect(openWithStaticKey(r)).toBeNull();
+      expect(openWithStaticKey(r, serverStatic)).toBeNull();
       expect(Buffer.from(r.body).includes(MARKER)).toBe(false);
     }
   }, 60_000);

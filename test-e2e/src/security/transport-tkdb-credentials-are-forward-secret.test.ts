@@ -12,63 +12,20 @@
 import { flyRegistry } from "@tkdb/caveats";
 import { TkdbClient } from "@tkdb/client";
 import { base64Encode } from "@tkdb/macaroon";
-import {
-  buildPrologue,
-  HandshakeState,
-  keyId,
-  NOISE_IK,
-  NOISE_KK,
-  NoiseRemoteError,
-  noiseCall,
-  resolveBackend,
-} from "@tkdb/noise";
+import { NoiseRemoteError, noiseCall, resolveBackend } from "@tkdb/noise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Login, login, type Rig, readerTicket, startRig } from "./tkdb-fixture.js";
+import { openWithStaticKey, wireRecorder } from "./wire-recorder.js";
 
 const ORG = 7373n;
 const APP = 12n;
-const backend = resolveBackend("native");
+const _backend = resolveBackend("native");
 
-interface Recorded {
-  path: string;
-  headers: Record<string, string>;
-  body: Uint8Array;
-}
-const recorded: Recorded[] = [];
-const recordingFetch: typeof fetch = async (input, init) => {
-  const headers: Record<string, string> = {};
-  new Headers(init?.headers).forEach((v, k) => {
-    headers[k] = v;
-  });
-  recorded.push({
-    path: new URL(String(input)).pathname,
-    headers,
-    body: new Uint8Array(init?.body as Uint8Array),
-  });
-  return fetch(input, init);
-};
+const { recorded, fetch: recordingFetch } = wireRecorder();
 
 let rig: Rig;
 let user: Login;
 let tkdbStatic: { secretKey: Uint8Array; publicKey: Uint8Array };
-
-/** The attacker with tkdb's static private key: read a recorded body as message 1, or null. */
-function openWithStaticKey(r: Recorded): string | null {
-  const kk = r.headers["noise-client-key"];
-  const hs = new HandshakeState({
-    protocolName: kk ? NOISE_KK : NOISE_IK,
-    initiator: false,
-    prologue: buildPrologue(r.path, keyId(tkdbStatic.publicKey, backend), kk ?? ""),
-    staticKeyPair: tkdbStatic,
-    ...(kk ? { remoteStaticKey: new Uint8Array(Buffer.from(kk, "base64url")) } : {}),
-    backend,
-  });
-  try {
-    return Buffer.from(hs.readMessage(r.body)).toString("utf8");
-  } catch {
-    return null;
-  }
-}
 
 beforeAll(async () => {
   rig = await startRig("e2e-tkdb-fs");
@@ -104,7 +61,9 @@ describe("tkdb requests carrying credentials are forward secret", () => {
         ?.slice(4, 80) ?? "";
     expect(tokenBody.length).toBeGreaterThan(40);
     expect(recorded.length).toBeGreaterThanOrEqual(4);
-    const opened = recorded.map(openWithStaticKey).filter((p): p is string => p !== null);
+    const opened = recorded
+      .map((r) => openWithStaticKey(r, tkdbStatic))
+      .filter((p): p is string => p !== null);
     expect(opened.length).toBeGreaterThanOrEqual(1);
     for (const p of opened) {
       expect(p.includes(tokenBody), "user token in a message 1").toBe(false);
