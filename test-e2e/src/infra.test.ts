@@ -5,13 +5,14 @@
  * package.json. Nothing here builds an image or talks to Fly: it catches drift (a renamed or
  * typo'd variable, a port or directory that no longer matches, a secret that slipped into a file).
  *
- * The TOML and YAML readers below understand exactly the subset infra/ uses and throw on anything
- * else, so a file they cannot read fails the test instead of being half-read.
+ * TOML and YAML are parsed with smol-toml and yaml; a file they cannot read fails the test.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parse as parseTomlText } from "smol-toml";
 import { describe, expect, it } from "vitest";
+import { parseDocument } from "yaml";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const INFRA = join(ROOT, "infra");
@@ -21,183 +22,33 @@ function read(...parts: string[]): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A TOML subset: [table], [[array-of-tables]], dotted headers, `key = "string" | int | bool | [..]`.
+// TOML and YAML are read with smol-toml and yaml (strict: a duplicate key or a syntax error throws,
+// so a file they cannot read fails the test instead of being half-read).
 
 type Value = string | number | boolean | Value[] | Table;
 interface Table {
   [key: string]: Value;
 }
+type Yaml = string | number | boolean | null | Yaml[] | { [key: string]: Yaml };
 
 function isTable(v: Value | undefined): v is Table {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function stripTomlComment(line: string): string {
-  let inString = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
-    if (c === '"' && line[i - 1] !== "\\") inString = !inString;
-    if (c === "#" && !inString) return line.slice(0, i);
-  }
-  return line;
-}
-
-function parseTomlValue(raw: string, where: string): Value {
-  const s = raw.trim();
-  if (s.startsWith('"') && s.endsWith('"') && s.length >= 2) return JSON.parse(s) as string;
-  if (s === "true" || s === "false") return s === "true";
-  if (/^-?\d+$/.test(s)) return Number(s);
-  if (s.startsWith("[") && s.endsWith("]")) {
-    const inner = s.slice(1, -1).trim();
-    if (inner === "") return [];
-    return inner.split(",").map((part) => parseTomlValue(part, where));
-  }
-  throw new Error(`unsupported TOML value at ${where}: ${s}`);
-}
-
+/** Parses TOML; an error names the file. */
 function parseToml(text: string, name: string): Table {
-  const root: Table = {};
-  let current: Table = root;
-  const descend = (path: string[], arrayOfTables: boolean): Table => {
-    let t: Table = root;
-    path.forEach((key, i) => {
-      const last = i === path.length - 1;
-      const existing = t[key];
-      if (last && arrayOfTables) {
-        const arr = existing === undefined ? [] : existing;
-        if (!Array.isArray(arr)) throw new Error(`${name}: [[${path.join(".")}]] is not an array`);
-        const fresh: Table = {};
-        arr.push(fresh);
-        t[key] = arr;
-        t = fresh;
-        return;
-      }
-      if (existing === undefined) {
-        const fresh: Table = {};
-        t[key] = fresh;
-        t = fresh;
-      } else if (Array.isArray(existing)) {
-        const tail = existing[existing.length - 1];
-        if (!isTable(tail)) throw new Error(`${name}: ${key} is not a table array`);
-        t = tail;
-      } else if (isTable(existing)) {
-        t = existing;
-      } else {
-        throw new Error(`${name}: ${key} is a value, not a table`);
-      }
-    });
-    return t;
-  };
-  text.split("\n").forEach((rawLine, n) => {
-    const line = stripTomlComment(rawLine).trim();
-    if (line === "") return;
-    const where = `${name}:${n + 1}`;
-    const aot = /^\[\[([A-Za-z0-9_.-]+)\]\]$/.exec(line);
-    const tbl = /^\[([A-Za-z0-9_.-]+)\]$/.exec(line);
-    const kv = /^([A-Za-z0-9_-]+)\s*=\s*(.+)$/.exec(line);
-    if (aot?.[1]) current = descend(aot[1].split("."), true);
-    else if (tbl?.[1]) current = descend(tbl[1].split("."), false);
-    else if (kv?.[1] && kv[2] !== undefined) {
-      if (kv[1] in current) throw new Error(`${where}: duplicate key ${kv[1]}`);
-      current[kv[1]] = parseTomlValue(kv[2], where);
-    } else throw new Error(`unsupported TOML line at ${where}: ${line}`);
-  });
-  return root;
-}
-
-// ---------------------------------------------------------------------------------------------
-// A YAML subset: block maps and lists by indentation, plain or quoted scalars, `[a, b]` flow lists.
-
-type Yaml = string | Yaml[] | { [key: string]: Yaml };
-
-interface YLine {
-  indent: number;
-  text: string;
-  where: string;
-}
-
-function yamlScalar(raw: string, where: string): Yaml {
-  const s = raw.trim();
-  if ((s.startsWith('"') && s.endsWith('"')) || (s.startsWith("'") && s.endsWith("'"))) {
-    return s.slice(1, -1);
+  try {
+    return parseTomlText(text) as unknown as Table;
+  } catch (e) {
+    throw new Error(`${name}: ${(e as Error).message}`);
   }
-  if (s.startsWith("[") && s.endsWith("]")) {
-    const inner = s.slice(1, -1).trim();
-    return inner === "" ? [] : inner.split(",").map((p) => yamlScalar(p, where));
-  }
-  if (/^[[{&*!|>]/.test(s)) throw new Error(`unsupported YAML scalar at ${where}: ${s}`);
-  return s;
 }
 
-function stripYamlComment(line: string): string {
-  let quote: string | null = null;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
-    if (quote) {
-      if (c === quote) quote = null;
-    } else if (c === '"' || c === "'") quote = c;
-    else if (c === "#" && (i === 0 || line[i - 1] === " ")) return line.slice(0, i);
-  }
-  return line;
-}
-
+/** Parses YAML strictly: duplicate keys and syntax errors throw, naming the file. */
 function parseYaml(text: string, name: string): Yaml {
-  const lines: YLine[] = [];
-  text.split("\n").forEach((raw, n) => {
-    const noComment = stripYamlComment(raw).replace(/\s+$/, "");
-    if (noComment.trim() === "") return;
-    if (/\t/.test(noComment)) throw new Error(`${name}:${n + 1}: tab in YAML`);
-    lines.push({
-      indent: noComment.length - noComment.trimStart().length,
-      text: noComment.trim(),
-      where: `${name}:${n + 1}`,
-    });
-  });
-  let i = 0;
-  const block = (indent: number): Yaml => {
-    const first = lines[i];
-    if (!first || first.indent !== indent) throw new Error(`${name}: bad indentation near line ${i}`);
-    if (first.text.startsWith("- ") || first.text === "-") {
-      const list: Yaml[] = [];
-      while (i < lines.length) {
-        const l = lines[i];
-        if (!l || l.indent !== indent || !l.text.startsWith("-")) break;
-        const rest = l.text.slice(1).trimStart();
-        if (/^[A-Za-z0-9_-]+:(\s|$)/.test(rest)) {
-          // "- key: value" starts a map whose other keys sit at indent + 2.
-          l.text = rest;
-          l.indent = indent + 2;
-          list.push(block(indent + 2));
-        } else {
-          list.push(yamlScalar(rest, l.where));
-          i++;
-        }
-      }
-      return list;
-    }
-    const map: { [key: string]: Yaml } = {};
-    while (i < lines.length) {
-      const l = lines[i];
-      if (!l || l.indent < indent) break;
-      if (l.indent > indent) throw new Error(`${l.where}: unexpected indentation`);
-      const m = /^([A-Za-z0-9_-]+):(?:\s+(.*))?$/.exec(l.text);
-      if (!m?.[1]) throw new Error(`unsupported YAML line at ${l.where}: ${l.text}`);
-      if (m[1] in map) throw new Error(`${l.where}: duplicate key ${m[1]}`);
-      i++;
-      if (m[2] !== undefined && m[2] !== "") {
-        map[m[1]] = yamlScalar(m[2], l.where);
-      } else {
-        const next = lines[i];
-        map[m[1]] = next && next.indent > indent ? block(next.indent) : "";
-        // a list may sit at the same indentation as its key ("key:\n- a")
-        if (next && next.indent === indent && next.text.startsWith("-")) map[m[1]] = block(indent);
-      }
-    }
-    return map;
-  };
-  const doc = block(0);
-  if (i !== lines.length) throw new Error(`${name}: trailing content at ${lines[i]?.where}`);
-  return doc;
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) throw new Error(`${name}: ${doc.errors[0]?.message}`);
+  return doc.toJS() as Yaml;
 }
 
 /** `get(doc, "proxy", "addr")`, `get(doc, "dbs", 0, "path")`: a string, or a failed expectation. */
@@ -383,9 +234,8 @@ describe("infra/ agrees with the apps' configuration modules", () => {
       for (const k of Object.keys(flyEnv(app))) names.add(k);
       for (const k of docker[app].env.keys()) names.add(k);
     }
-    for (const text of [litefsText, litestreamText].map((t) =>
-      t.split("\n").map(stripYamlComment).join("\n"),
-    )) {
+    // every scalar of the parsed files (comments are not scalars, so they cannot match)
+    for (const text of [litefs, litestream].map((doc) => JSON.stringify(doc))) {
       for (const m of text.matchAll(/\$\{([A-Z0-9_]+)/g)) if (m[1]) names.add(m[1]);
       for (const m of text.matchAll(/\$\{[A-Z0-9_]+\s*[=!]=\s*([A-Z][A-Z0-9_]*)\}/g))
         if (m[1]) names.add(m[1]);
