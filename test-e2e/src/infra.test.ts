@@ -476,3 +476,23 @@ describe("infra/ agrees with the apps' configuration modules", () => {
     for (const s of sources) expect(existsSync(join(ROOT, s)), s).toBe(true);
   });
 });
+
+describe("metrics: Fly scrapes each service's own listener", () => {
+  it.each(APPS)(
+    "%s: fly.toml's [metrics] scrapes GET /metrics on the port the service listens on, on every interface",
+    (app) => {
+      const metrics = fly[app].metrics;
+      if (!isTable(metrics)) throw new Error(`${app}/fly.toml has no [metrics]`);
+      expect(metrics.path).toBe("/metrics");
+      const env = flyEnv(app);
+      expect(env[`${PREFIX[app]}METRICS_PORT`]).toBe(String(metrics.port));
+      expect(env[`${PREFIX[app]}METRICS_HOST`]).toBe("::");
+      expect(envModuleReads(app, `${PREFIX[app]}METRICS_PORT`)).toBe(true);
+      expect(envModuleReads(app, `${PREFIX[app]}METRICS_HOST`)).toBe(true);
+      // the scrape port is not a public service port
+      const ports = services(app).flatMap((s) => (Array.isArray(s.ports) ? s.ports.filter(isTable) : []));
+      expect(ports.map((p) => p.port)).not.toContain(metrics.port);
+      expect(services(app).map((s) => s.internal_port)).not.toContain(metrics.port);
+    },
+  );
+});
