@@ -42,7 +42,7 @@ export interface DevEnvOptions {
   readonly cwd: string;
   /** A file that marks the repository root. Default "pnpm-workspace.yaml". */
   readonly rootMarker?: string;
-  /** The env file, relative to the root. Default "data/dev.env". */
+  /** The env file, relative to the root. Default "$DATA_DIR/dev.env" when DATA_DIR is set, else "data/dev.env". */
   readonly file?: string;
 }
 
@@ -80,7 +80,15 @@ export function loadDevEnv(opts: DevEnvOptions): DevEnvResult {
     return { env, file: null, applied: [], skipped: "production" };
   const root = findRepositoryRoot(opts.cwd, opts.rootMarker);
   if (root === null) return { env, file: null, applied: [], skipped: "no-repository" };
-  const file = join(root, opts.file ?? "data/dev.env");
+  // `npm start` writes the file into its data folder: DATA_DIR when set (relative to where the
+  // command runs, as start.mjs resolves it), else <root>/data.
+  const dataDir = (env.DATA_DIR ?? "").trim();
+  const file =
+    opts.file !== undefined
+      ? join(root, opts.file)
+      : dataDir !== ""
+        ? join(resolve(opts.cwd, dataDir), "dev.env")
+        : join(root, "data", "dev.env");
   if (!existsSync(file)) return { env, file: null, applied: [], skipped: "no-file" };
   let text: string;
   try {

@@ -363,6 +363,23 @@ describe("development env file", () => {
     expect(loadDevEnv({ env: {}, cwd: tmpdir() })).toMatchObject({ file: null });
   });
 
+  it("DATA_DIR moves the file with npm start's data folder (relative to where the command runs)", () => {
+    const data = join(repo, "elsewhere");
+    mkdirSync(data, { recursive: true });
+    writeFileSync(join(data, "dev.env"), "T_URL=http://127.0.0.1:9401\n", { mode: 0o600 });
+    chmodSync(join(data, "dev.env"), 0o600);
+    const abs = loadDevEnv({ env: { DATA_DIR: data }, cwd: join(repo, "apps", "tkdb") });
+    expect(abs.file).toBe(join(data, "dev.env"));
+    expect(abs.env.T_URL).toBe("http://127.0.0.1:9401");
+    const rel = loadDevEnv({ env: { DATA_DIR: "elsewhere" }, cwd: repo });
+    expect(rel.file).toBe(join(data, "dev.env"));
+    // a DATA_DIR without a file: nothing loaded, the default file is not used instead
+    expect(loadDevEnv({ env: { DATA_DIR: join(repo, "none") }, cwd: repo })).toMatchObject({
+      file: null,
+      skipped: "no-file",
+    });
+  });
+
   it("a file that group or others can write is refused, not used", () => {
     const other = join(dir, "repo2");
     mkdirSync(join(other, "data"), { recursive: true });
