@@ -42,6 +42,16 @@ export function devEnv(root, env = process.env) {
     authShared: secretFile("tkdb-auth.shared", hex32),
     signClient: secretFile("signing-client.noise", x25519Private),
   };
+  // The third-party key list as a file, so no key travels in an environment variable.
+  const tpKeys = join(keysDir, "tkdb.tp-keys");
+  writeFileSync(
+    tpKeys,
+    `${TKDB_LOCATION}=${read(files.petsemShared)},${AUTH_LOCATION}=${read(files.authShared)}\n`,
+    {
+      mode: 0o600,
+    },
+  );
+  chmodSync(tpKeys, 0o600);
   const tkdbPort = env.TKDB_PORT ?? "7401";
   const petsemPort = env.PETSEM_PORT ?? "7402";
   return {
@@ -60,8 +70,8 @@ export function devEnv(root, env = process.env) {
         TKDB_NOISE_KEY_FILE: files.tkdbNoise,
         // The development signing client (the demo's API server and operator) may call every op.
         TKDB_SIGN_CLIENTS: `${x25519Public(read(files.signClient)).toString("hex")}:org_create+mint+revoke+strip`,
-        // Keys are read here only to pass them on; a production deploy sets TKDB_TP_KEYS as a secret.
-        TKDB_TP_KEYS: `${TKDB_LOCATION}=${read(files.petsemShared)},${AUTH_LOCATION}=${read(files.authShared)}`,
+        // A production deploy sets TKDB_TP_KEYS as a secret.
+        TKDB_TP_KEYS_FILE: tpKeys,
       },
     },
     petsem: {
@@ -81,4 +91,48 @@ export function devEnv(root, env = process.env) {
       },
     },
   };
+}
+
+/**
+ * The development env file `npm start` writes into its data folder (`data/dev.env`): what the
+ * tkdb and petsem CLIs need to reach the running services and their local databases. Key FILE
+ * paths and public keys only, never a key. The CLIs load it when run inside the repository and
+ * NODE_ENV is not production; variables set in the environment win.
+ */
+export function devEnvFileText(dev) {
+  const t = dev.tkdb.env;
+  const p = dev.petsem.env;
+  const vars = {
+    // tkdb: online commands (verify, strip, revoke, discharge) and local admin commands
+    TKDB_URL: dev.tkdb.url,
+    TKDB_SERVER_PUBLIC_KEY: dev.tkdb.publicKey.toString("hex"),
+    TKDB_CLIENT_KEY_FILE: dev.files.signClient,
+    TKDB_DATA_DIR: t.TKDB_DATA_DIR,
+    TKDB_KEK_FILE: t.TKDB_KEK_FILE,
+    TKDB_TP_KEYS_FILE: t.TKDB_TP_KEYS_FILE,
+    TKDB_DEV_AUTH_KEY_FILE: dev.files.authShared,
+    // petsem: secrets commands through the running service, local token commands
+    PETSEM_URL: dev.petsem.url,
+    PETSEM_SERVER_PUBLIC_KEY: dev.petsem.publicKey.toString("hex"),
+    PETSEM_DATA_DIR: p.PETSEM_DATA_DIR,
+    PETSEM_KEK_FILE: p.PETSEM_KEK_FILE,
+    PETSEM_TKDB_SHARED_KEY_FILE: p.PETSEM_TKDB_SHARED_KEY_FILE,
+    PETSEM_TKDB_LOCATION: p.PETSEM_TKDB_LOCATION,
+    PETSEM_TKDB_URL: p.PETSEM_TKDB_URL,
+    PETSEM_TKDB_PUBLIC_KEY: p.PETSEM_TKDB_PUBLIC_KEY,
+  };
+  const lines = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
+  return `# Written by npm start: development settings for the tkdb and petsem CLIs (key file paths and
+# public keys, never a key). Used when a CLI runs inside this repository and NODE_ENV is not
+# production; a variable set in your environment wins. Rewritten at every npm start.
+${lines.join("\n")}
+`;
+}
+
+/** Writes `<data>/dev.env` (owner-only) and returns its path. */
+export function writeDevEnvFile(dev) {
+  const file = join(dev.data, "dev.env");
+  writeFileSync(file, devEnvFileText(dev), { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return file;
 }

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { devEnv } from "./dev-env.mjs";
+import { devEnv, writeDevEnvFile } from "./dev-env.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 for (const app of ["tkdb", "petsem"]) {
@@ -57,7 +57,7 @@ function listening(url, ms) {
 
 // petsem follows tkdb's revocation feed, so it starts once tkdb listens.
 launch("tkdb");
-await listening(dev.tkdb.url, 60_000);
+const tkdbUp = await listening(dev.tkdb.url, 60_000);
 if (!stopping) launch("petsem");
 
 function stop(code = 0) {
@@ -83,3 +83,10 @@ console.log(`tkdb and petsem are starting (data: ${dev.data}).
 Development keys are in ${dev.keysDir} (files only their owner can read). In production the
 key-encryption keys and the other secrets are injected by the platform instead (infra/KEYS.md).
 Run \`npm run demo\` in another terminal to see the whole flow. Ctrl-C stops both.`);
+
+// Once both listen: the CLIs' development settings (URLs, public keys, key file paths).
+if (tkdbUp && (await listening(dev.petsem.url, 60_000)) && !stopping) {
+  const file = writeDevEnvFile(dev);
+  console.log(`Both services are ready. The tkdb and petsem CLIs read their settings from ${file}
+when run inside this repository (try \`npm run tkdb -- --help\`); variables you export win.`);
+}
