@@ -136,7 +136,9 @@ export function cli(
       [...NODE_TSX.slice(1), join(ROOT, "apps", name, "src", "cli.ts"), ...args],
       {
         cwd: ROOT,
-        env: { ...process.env, ...env },
+        // production: a data/dev.env left by a developer's `npm start` must not fill in variables
+        // the test did not set (the caller may still set NODE_ENV itself)
+        env: { ...process.env, NODE_ENV: "production", ...env },
         stdio: ["ignore", "pipe", "pipe"],
       },
     );
