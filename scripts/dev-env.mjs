@@ -113,7 +113,10 @@ export function devEnvFileText(dev) {
     TKDB_DEV_AUTH_KEY_FILE: dev.files.authShared,
     // petsem: secrets commands through the running service, local token commands
     PETSEM_URL: dev.petsem.url,
-    PETSEM_SERVER_PUBLIC_KEY: dev.petsem.publicKey.toString("hex"),
+    PETSEM_PUBLIC_KEY: dev.petsem.publicKey.toString("hex"),
+    // the development API server's writer token and flyd's reader token (minted by npm start)
+    PETSEM_WRITER_TOKEN_FILE: join(dev.keysDir, "petsem-writer.token"),
+    PETSEM_READER_TOKEN_FILE: join(dev.keysDir, "petsem-reader.token"),
     PETSEM_DATA_DIR: p.PETSEM_DATA_DIR,
     PETSEM_KEK_FILE: p.PETSEM_KEK_FILE,
     PETSEM_TKDB_SHARED_KEY_FILE: p.PETSEM_TKDB_SHARED_KEY_FILE,

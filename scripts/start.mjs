@@ -2,8 +2,8 @@
 // The main job: tkdb and petsem on embedded SQLite under ./data (or $DATA_DIR). The first start
 // creates development keys there (owner-only files); production injects them (infra/KEYS.md).
 // Ctrl-C stops both cleanly.
-import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,6 +32,25 @@ function launch(name) {
     }
   });
   children.push(child);
+}
+
+/** `petsem token mint --<role>` on the running service's database, into an owner-only file. */
+function mintPetsemToken(role, file) {
+  const r = spawnSync(
+    tsx,
+    [join(root, "apps", "petsem", "src", "cli.ts"), "token", "mint", `--${role}`, "--json"],
+    {
+      env: { ...process.env, ...dev.petsem.env, NODE_ENV: "development" },
+      encoding: "utf8",
+    },
+  );
+  const token = r.status === 0 ? JSON.parse(r.stdout).token : undefined;
+  if (typeof token !== "string") {
+    console.error(`could not mint petsem's development ${role} token:\n${r.stderr}`);
+    return;
+  }
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
 }
 
 /** Resolves once something accepts TCP connections on `url`'s port (or after `ms`). */
@@ -86,6 +105,9 @@ Run \`npm run demo\` in another terminal to see the whole flow. Ctrl-C stops bot
 
 // Once both listen: the CLIs' development settings (URLs, public keys, key file paths).
 if (tkdbUp && (await listening(dev.petsem.url, 60_000)) && !stopping) {
+  // The development API server's writer token and flyd's reader token, minted at every start (a
+  // fresh data folder has fresh petsem keys), owner-only files the dev env file points to.
+  for (const role of ["writer", "reader"]) mintPetsemToken(role, join(dev.keysDir, `petsem-${role}.token`));
   const file = writeDevEnvFile(dev);
   console.log(`Both services are ready. The tkdb and petsem CLIs read their settings from ${file}
 when run inside this repository (try \`npm run tkdb -- --help\`); variables you export win.`);
