@@ -1,9 +1,10 @@
 /**
  * One RPC over HTTP/Noise to an ordered list of endpoints (nearest first), with retries,
  * backoff and failover. Only transport failures are retried; an authenticated refusal from the
- * service is final, except `not_primary` (a replica refusing a write), which moves on to the next
- * endpoint at once. Mutating calls keep one `rid` across every attempt, so the service answers a
- * retry of an operation it already applied with the stored result.
+ * service is final, except `not_primary` (a replica refusing a write) and `stale` (a replica that
+ * cannot hear its primary), which move on to the next endpoint at once. Mutating calls keep one
+ * `rid` across every attempt, so the service answers a retry of an operation it already applied
+ * with the stored result.
  *
  * Every call travels in a Noise session by default (one handshake per endpoint and API, then
  * forward-secret transport messages; see @tkdb/noise "Session mode"). The per-request mode, where
@@ -82,7 +83,10 @@ export function newRid(): string {
 
 function isRetryable(err: unknown): boolean {
   if (err instanceof NoiseTransportError) return true;
-  return err instanceof NoiseRemoteError && (err.code === "not_primary" || err.code === "unavailable");
+  return (
+    err instanceof NoiseRemoteError &&
+    (err.code === "not_primary" || err.code === "unavailable" || err.code === "stale")
+  );
 }
 
 export class NoiseRpc {

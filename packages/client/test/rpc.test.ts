@@ -10,7 +10,7 @@ import { type Endpoint, NoiseRpc } from "../src/rpc.js";
 const backend = resolveBackend("native");
 type Server = { ep: Endpoint; close: () => Promise<void>; calls: number; key: KeyPair };
 
-async function start(region: string, opts: { primary?: boolean } = {}): Promise<Server> {
+async function start(region: string, opts: { primary?: boolean; stale?: boolean } = {}): Promise<Server> {
   const key = backend.generateKeyPair();
   const s: Partial<Server> = { calls: 0, key };
   const handler = createNoiseHandler({
@@ -25,6 +25,12 @@ async function start(region: string, opts: { primary?: boolean } = {}): Promise<
       write: async () => {
         (s as Server).calls++;
         if (opts.primary === false) throw Object.assign(new Error("primary is us"), { code: "not_primary" });
+        return { region };
+      },
+      read: async () => {
+        (s as Server).calls++;
+        // a replica that cannot hear its primary (tkdb's TKDB_STALE_AFTER_MS)
+        if (opts.stale === true) throw Object.assign(new Error("replica is stale"), { code: "stale" });
         return { region };
       },
       refuse: async () => {
@@ -78,6 +84,20 @@ describe("NoiseRpc failover over real loopback HTTP/Noise", () => {
   it("moves a write refused as not_primary on to the next endpoint", async () => {
     const rpc = new NoiseRpc({ endpoints: [eu.ep, us.ep], retry: noSleep });
     expect(await rpc.call("verify", "write", {}, { mutating: true })).toEqual({ region: "us" });
+  });
+
+  it("moves a read answered `stale` (a replica that cannot hear its primary) on to the next endpoint", async () => {
+    const stale = await start("syd", { stale: true });
+    try {
+      const rpc = new NoiseRpc({ endpoints: [stale.ep, us.ep], retry: noSleep });
+      expect(await rpc.call("verify", "read", {})).toEqual({ region: "us" });
+      expect(stale.calls).toBeGreaterThanOrEqual(1);
+      // alone, the stale replica's answer reaches the caller as `stale`, never as data
+      const only = new NoiseRpc({ endpoints: [stale.ep], retry: noSleep });
+      await expect(only.call("verify", "read", {})).rejects.toMatchObject({ code: "stale" });
+    } finally {
+      await stale.close();
+    }
   });
 
   it("does not retry an authenticated refusal", async () => {
