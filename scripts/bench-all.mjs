@@ -140,6 +140,18 @@ const lines = [
   `| load errors across all runs | ${loadErrors()} | 0 |`,
   "",
 ];
+// The place for other benches' figures (e.g. db_bytes_per_100k_discharges): any key of a bench's
+// `performance` object other than test-e2e's load figures is listed here and merged into
+// docs/performance.json like the rest.
+const extra = results
+  .filter((r) => r.pkg !== "test-e2e")
+  .flatMap((r) => Object.entries(r.json?.performance ?? {}).map(([k, v]) => [k, v, r.pkg]));
+if (extra.length > 0) {
+  lines.push("### Other figures (docs/performance.json)", "", "| Key | Value | Bench |", "|---|---|---|");
+  for (const [k, v, pkg] of extra)
+    lines.push(`| ${k} | ${typeof v === "number" ? v : JSON.stringify(v)} | ${pkg} |`);
+  lines.push("");
+}
 // Sections the benches wrote themselves (e.g. the load-vs-peer tables), kept as they are.
 const previous = existsSync(mdPath) ? readFileSync(mdPath, "utf8") : "";
 for (const m of previous.matchAll(/<!-- bench:([\w-]+) -->[\s\S]*?<!-- \/bench:\1 -->/g))

@@ -23,8 +23,11 @@
  *   BENCH_LAYOUTS=1x8,2x4                     generator layouts tried for every server
  *   BENCH_PROFILE_SECONDS                     length of each profiled run (default 6 s)
  *   BENCH_SET_BASELINE=1                      record this run's breakdown as the "before" figures
+ *   BENCH_WORKLOADS=tkdb_verify,echo_node     (probing) only these load runs; implies docs left alone
+ *   BENCH_PARTS=load,cannon,cached,profile    (probing) only these parts; implies docs left alone
+ *   BENCH_PROFILE_OUT=<folder>                keep each raw .cpuprofile there
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -44,13 +47,21 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 2 : 10));
 const COUNT = Number(process.env.BENCH_COUNT ?? (QUICK ? 20_000 : 300_000));
 const CANNON_SECONDS = QUICK ? 2 : SECONDS;
 const PROFILE_SECONDS = Number(process.env.BENCH_PROFILE_SECONDS ?? (QUICK ? 2 : 6));
-const WRITE_DOCS = !QUICK || process.env.BENCH_WRITE_DOCS === "1";
+
 const LAYOUTS = (process.env.BENCH_LAYOUTS ?? "1x8,2x4").split(",").map((l) => {
   const [p, c] = l.split("x").map(Number);
   if (!p || !c) throw new Error(`BENCH_LAYOUTS: bad layout ${l}`);
   return { processes: p, callers: c };
 });
 const CALLERS = 8;
+// Probing a change: a subset of the run. Its figures are partial, so the docs are never written.
+const ONLY_WORKLOADS = process.env.BENCH_WORKLOADS?.split(",").map((x) => x.trim());
+const PARTS = new Set(
+  (process.env.BENCH_PARTS ?? "load,cannon,cached,profile").split(",").map((x) => x.trim()),
+);
+const PARTIAL = ONLY_WORKLOADS !== undefined || process.env.BENCH_PARTS !== undefined;
+const wanted = (name: string) => ONLY_WORKLOADS === undefined || ONLY_WORKLOADS.includes(name);
+const WRITE_DOCS = !PARTIAL && (!QUICK || process.env.BENCH_WRITE_DOCS === "1");
 
 const r2 = (x: number) => Number(x.toFixed(2));
 
@@ -96,6 +107,7 @@ async function main() {
       ],
     ];
     for (const [name, url, req] of cannonRuns) {
+      if (!PARTS.has("cannon")) break;
       const c = await runAutocannon({
         url,
         ...req,
@@ -166,10 +178,18 @@ async function main() {
       runs.push({ ...r, fetch });
       return r;
     };
-    for (const w of workloads)
+    for (const w of workloads.filter((x) => PARTS.has("load") && wanted(x.name)))
       for (const l of LAYOUTS) await run(w.name, w.spec, w.pids, l.processes, l.callers);
     // The Noise client's own transport (Node's global fetch) instead of the generator's pool.
-    await run("tkdb_verify", { kind: "verify", flow }, [tkdbPid], 1, CALLERS, "global");
+    if (PARTS.has("load") && wanted("tkdb_verify_global"))
+      await run("tkdb_verify", { kind: "verify", flow }, [tkdbPid], 1, CALLERS, "global");
+    if (PARTIAL) {
+      console.log("(partial run: BENCH_WORKLOADS/BENCH_PARTS; no figures written)");
+      if (PARTS.has("cached")) {
+        const c = await cachedVerifyVsFloor(stack.actors, 501n, 1n, { batches: 5, perBatch: 2_000 });
+        for (const [k, v] of Object.entries(c)) console.log(`cached verify ${k}: ${JSON.stringify(v)}`);
+      }
+    }
 
     // --- cached verification against its floor
     const cached = await cachedVerifyVsFloor(stack.actors, 501n, 1n, {
@@ -189,6 +209,7 @@ async function main() {
       ["resolve20", { kind: "resolve", flow }, petsemPid, "petsem"],
     ];
     for (const [name, spec, pid, service] of profileRuns) {
+      if (PARTIAL && !(PARTS.has("profile") && wanted(`profile_${name}`))) continue;
       const prof = profiler(profDir, [pid]);
       let profiles = new Map<number, CpuProfile>();
       const result = await runDistributed({
@@ -208,6 +229,8 @@ async function main() {
       });
       const p = profiles.get(pid);
       if (!p) throw new Error(`no profile of ${service}`);
+      const keep = process.env.BENCH_PROFILE_OUT; // a folder: keep the raw profile for a closer look
+      if (keep) writeFileSync(join(keep, `${name}.cpuprofile`), JSON.stringify(p));
       const b = attribute(p, result.ops + result.errors);
       // CPU of the whole process (every thread) per RPC, from /proc, beside the profile's main-thread time.
       const cpuUs = Number(
@@ -217,7 +240,9 @@ async function main() {
       console.log(
         `profile ${name} (${service}): ${b.perRpcUs} µs of main-thread time per RPC (${cpuUs} µs CPU); ${CATEGORIES.map((c) => `${c} ${Math.round(b.share[c] * 100)}%`).join(", ")}`,
       );
+      if (PARTIAL) for (const t of b.top) console.log(`  ${t.ms} ms ${t.category} ${t.fn} ${t.where}`);
     }
+    if (PARTIAL) return;
 
     // --- figures
     const best = (name: string): Run => {
@@ -272,9 +297,9 @@ async function main() {
       for (const c of CATEGORIES) flat[`breakdown_${name}_us_${c}`] = b.us[c];
     }
     const previous = readPerformanceJson();
-    const setBaseline =
-      process.env.BENCH_SET_BASELINE === "1" ||
-      (!QUICK && previous.baseline_breakdown_measured_at === undefined);
+    // Only on request: the first full run came after the issue-17 changes, so it is no "before"
+    // (the before/after shares of that work are in PERFORMANCE.md's issue17-notes section).
+    const setBaseline = process.env.BENCH_SET_BASELINE === "1";
     if (setBaseline) {
       for (const [k, v] of Object.entries(flat)) if (k.startsWith("breakdown_")) flat[`baseline_${k}`] = v;
       flat.baseline_breakdown_measured_at = flat.load_bench_measured_at;
@@ -413,8 +438,8 @@ function section(x: SectionInput): string {
     "µs per RPC of the service's main thread, by category (test-e2e/bench/profile.ts says how a",
     "sample is assigned). V8 samples the thread whether it computes or waits inside a native call,",
     "so `database` includes synchronous waits such as an SQLite commit's fsync; the process's CPU per",
-    "RPC (all threads, from /proc) is given beside it. `before` is the recorded baseline",
-    "(BENCH_SET_BASELINE=1, or the first full run).",
+    "RPC (all threads, from /proc) is given beside it. `before` is a baseline recorded with",
+    "BENCH_SET_BASELINE=1, if any; the before/after of issue 17 is in the issue17-notes section.",
     "",
   );
   const hasBase = x.baseline.baseline_breakdown_measured_at !== undefined;

@@ -4,9 +4,12 @@
  *
  * Each sample's CPU time goes to one category, decided by its stack:
  * - `audit` if any frame is audit code (its database writes included: the cost of auditing);
+ * - `handshake` if any frame is the Noise handshake (HandshakeState, SymmetricState: X25519,
+ *   BLAKE2s, HKDF; a session open, or a per-request call);
  * - otherwise the innermost frame that names a component decides, walking from the leaf up:
- *   `noise` (packages/noise: the handshake's X25519/BLAKE2s and ChaCha20-Poly1305 of every message,
- *   framing), `database` (better-sqlite3, drizzle-orm), `HTTP` (node:http, net, streams, undici's
+ *   `noise` (packages/noise outside the handshake: ChaCha20-Poly1305 of every session message,
+ *   framing, the session table), `database` (better-sqlite3, drizzle-orm, and the apps' store
+ *   code, whose prepared statements call better-sqlite3's native methods), `HTTP` (node:http, net, streams, undici's
  *   Request/Response, hono, @hono/node-server), `JSON` (JSON.parse/stringify builtins),
  *   `observability` (OpenTelemetry, prom-client), then `crypto` (node:crypto reached from
  *   packages/macaroon, packages/caveats or the app: HMACs, sealing), `macaroon` (decoding and
@@ -18,6 +21,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 export const CATEGORIES = [
+  "handshake",
   "noise",
   "crypto",
   "macaroon",
@@ -64,10 +68,13 @@ export interface Breakdown {
 }
 
 /** Audit code: its own files, or tkdb's store methods that build and append the hash-chained record. */
-const AUDIT_URL = /\/(apps\/(tkdb|petsem)\/src\/audit|packages\/audit\/)/;
+// audit.ts or an audit/ folder only: a wrapper such as tkdb's audited.ts runs the whole op inside it,
+// and would otherwise take every sample of the RPC for `audit`.
+const AUDIT_URL = /\/(apps\/(tkdb|petsem)\/src\/audit(\.ts|-log\.ts|\/)|packages\/audit\/)/;
 const AUDIT_FN = new Set(["appendAudit", "auditHash"]);
 const isAudit = (f: CallFrame) => AUDIT_URL.test(f.url) || AUDIT_FN.has(f.functionName);
 const CRYPTO_FRAME = /^node:internal\/crypto\//;
+const HANDSHAKE_URL = /\/packages\/noise\/src\/(handshake-state|symmetric-state)\./;
 
 /** What a frame says about its sample, or undefined when it leaves the decision to its callers. */
 function frameCategory(f: CallFrame): Category | "crypto-call" | undefined {
@@ -81,7 +88,12 @@ function frameCategory(f: CallFrame): Category | "crypto-call" | undefined {
   if (CRYPTO_FRAME.test(u)) return "crypto-call";
   if (u.includes("/packages/noise/") || u.includes("/@noble/curves/") || u.includes("/@noble/ciphers/"))
     return "noise";
-  if (u.includes("/better-sqlite3/") || u.includes("/drizzle-orm/")) return "database";
+  if (
+    u.includes("/better-sqlite3/") ||
+    u.includes("/drizzle-orm/") ||
+    /\/apps\/(tkdb|petsem)\/src\/(store|db)[./]/.test(u)
+  )
+    return "database";
   if (u.includes("/@opentelemetry/") || u.includes("/prom-client/")) return "observability";
   if (
     u.includes("/hono/") ||
@@ -98,6 +110,7 @@ function frameCategory(f: CallFrame): Category | "crypto-call" | undefined {
 
 function classify(stack: CallFrame[]): Category {
   if (stack.some(isAudit)) return "audit";
+  if (stack.some((f) => HANDSHAKE_URL.test(f.url))) return "handshake";
   let viaCrypto = false;
   for (const f of stack) {
     const c = frameCategory(f);

@@ -3,6 +3,12 @@
  * keys into what is there, so other benches add theirs) and its own section of
  * docs/PERFORMANCE.md, between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` (replaced in
  * place; scripts/bench-all.mjs keeps such sections when it rewrites the file).
+ *
+ * Extra keys (e.g. `db_bytes_per_100k_discharges` from another bench): either call
+ * mergePerformanceJson({ key: value }) from that bench, or print them as the `performance` object of
+ * the bench's last JSON line; scripts/bench-all.mjs merges them into docs/performance.json and lists
+ * them under "Other figures" in PERFORMANCE.md. The load bench's own keys are those of `flat` in
+ * bench.ts (the issue's list first).
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ActionRead, FlyioAccess, FlyioUserID, flyRegistry, Machines, ResourceSet } from "@tkdb/caveats";
 import { CachingVerifier, PetsemClient, TkdbClient } from "@tkdb/client";
@@ -136,7 +136,9 @@ describe("boot flow over real processes", () => {
     const outputs = tkdb.output() + petsem.output() + audit.stdout + audit.stderr;
     for (const m of markers) expect(outputs).not.toContain(m);
     for (const sub of ["tkdb", "petsem"]) {
-      for (const f of readdirSync(join(dir.path, sub))) {
+      // every file below the data folder: database, WAL, and the audit log's folder
+      for (const f of readdirSync(join(dir.path, sub), { recursive: true, encoding: "utf8" })) {
+        if (!statSync(join(dir.path, sub, f)).isFile()) continue;
         const bytes = readFileSync(join(dir.path, sub, f));
         for (const m of markers) {
           expect(bytes.includes(Buffer.from(m))).toBe(false);

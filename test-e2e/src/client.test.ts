@@ -17,9 +17,11 @@ let far: RunningService;
 let admin: TkdbClient;
 const noRetry = { attempts: 1, sleep: async () => {} };
 
-const env = (noise: Uint8Array) => ({
+const env = (noise: Uint8Array, node: string) => ({
   TKDB_PORT: "0",
   TKDB_DATA_DIR: join(dir.path, "tkdb"),
+  // each node keeps its own audit log; the database file is shared
+  TKDB_AUDIT_DIR: join(dir.path, `audit-${node}`),
   TKDB_KEK: kek,
   TKDB_NOISE_KEY: hex(noise),
   TKDB_SIGN_CLIENTS: hex(signer.publicKey),
@@ -27,8 +29,8 @@ const env = (noise: Uint8Array) => ({
 const kek = hex(key32());
 
 beforeAll(async () => {
-  near = await startService("tkdb", env(x25519().secretKey));
-  far = await startService("tkdb", env(x25519().secretKey));
+  near = await startService("tkdb", env(x25519().secretKey, "near"));
+  far = await startService("tkdb", env(x25519().secretKey, "far"));
   admin = new TkdbClient({
     endpoints: [{ url: near.url, serverPublicKey: near.publicKey }],
     clientStaticKey: signer,

@@ -4,16 +4,9 @@
  * server (holds petsem's writer token), flyd (holds petsem's reader token) and a machine.
  */
 import { spawn } from "node:child_process";
-import { ConfineOrganization, DischargeRequest, FlyioUserID, flyRegistry, SecretScope } from "@tkdb/caveats";
+import { flyRegistry, loginDischarge, SecretScope, userTokenCaveats } from "@tkdb/caveats";
 import type { PetsemClient, TkdbClient } from "@tkdb/client";
-import {
-  dischargeTicket,
-  encodeAuthorizationHeader,
-  type Macaroon,
-  parseAuthorizationHeader,
-  ValidityWindow,
-  validateCaveats,
-} from "@tkdb/macaroon";
+import { encodeAuthorizationHeader, type Macaroon, parseAuthorizationHeader } from "@tkdb/macaroon";
 
 export const TKDB_LOCATION = "https://api.fly.io/v1";
 export const AUTH_LOCATION = "https://api.fly.io/aaa/v1";
@@ -43,17 +36,15 @@ export async function loginUser(
   org: bigint,
   userId: bigint,
 ): Promise<{ header: string; permission: Macaroon }> {
-  const now = Math.floor(Date.now() / 1000);
-  const { token } = await a.admin.mint(org, [
-    { type: "Organization", body: { id: Number(org), mask: "rwcdC" } },
-    { type: "ValidityWindow", body: { not_before: now - 60, not_after: now + 3600 } },
-  ]);
+  // The same login as `tkdb dev login` (@tkdb/caveats login.ts).
+  const { token } = await a.admin.mint(org, userTokenCaveats(org, Math.floor(Date.now() / 1000)));
   const permission = one(token);
-  const ticket = permission.add3P(a.authKey, AUTH_LOCATION, [new ConfineOrganization(org)]);
-  // The login service opens the ticket, checks its caveats against who logged in, discharges.
-  const { caveats, discharge } = dischargeTicket(a.authKey, AUTH_LOCATION, ticket, { registry: flyRegistry });
-  validateCaveats(caveats, new DischargeRequest({ flyio: [{ userId, organizationIds: [org] }] }));
-  discharge.add(ValidityWindow.fromNow(3600), new FlyioUserID(userId));
+  const discharge = loginDischarge(permission, {
+    authKey: a.authKey,
+    authLocation: AUTH_LOCATION,
+    org,
+    userId,
+  });
   return { header: encodeAuthorizationHeader([permission, discharge]), permission };
 }
 

@@ -10,6 +10,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { CachingVerifier } from "@tkdb/client";
+import { createServiceMetrics, registerVerifierMetrics } from "@tkdb/service";
 import { parse as parseTomlText } from "smol-toml";
 import { describe, expect, it } from "vitest";
 import { parseDocument } from "yaml";
@@ -379,13 +381,20 @@ describe("infra/ agrees with the apps' configuration modules", () => {
     if (!Array.isArray(passthrough)) throw new Error("proxy.passthrough is not a list");
     expect(passthrough.length).toBeGreaterThan(0);
     const server = read("apps", "tkdb", "src", "server.ts");
-    // Ops that write to the database: the mutations and the audited discharge.
-    const writes = [...server.matchAll(/(?:mutating|audited)\(deps, "([a-z_]+)"/g)].map((m) => m[1]);
-    expect(writes).toContain("discharge");
+    const sessionOp = /export const SESSION_OP = "([a-z_]+)"/.exec(
+      read("packages", "noise", "src", "session.ts"),
+    )?.[1];
+    expect(sessionOp).toBeDefined();
+    // Ops that write to the database: the mutations (discharge writes nothing there: its audit
+    // events go to the node's own log file, outside the LiteFS mount).
+    const writes = [...server.matchAll(/mutating\(deps, "([a-z_]+)"/g)].map((m) => m[1]);
+    expect([...writes].sort()).toEqual(["mint", "org_create", "revoke", "strip"]);
     for (const path of passthrough) {
       const m = typeof path === "string" ? /^\/noise\/v1\/verify\/([a-z_]+)$/.exec(path) : null;
       expect(m, `passthrough entry ${String(path)}`).not.toBeNull();
       const op = m?.[1] ?? "";
+      // the session handshake of @tkdb/noise (the verify calls travel in it), not an op
+      if (op === sessionOp) continue;
       expect(server, `${op} is not an op of tkdb`).toMatch(new RegExp(`\\b${op}: `));
       expect(writes, `${op} writes, so it must be replayed to the primary`).not.toContain(op);
     }
@@ -495,4 +504,99 @@ describe("metrics: Fly scrapes each service's own listener", () => {
       expect(services(app).map((s) => s.internal_port)).not.toContain(metrics.port);
     },
   );
+});
+
+// ---------------------------------------------------------------------------------------------
+// The dashboard (infra/dashboards/tkdb-petsem.json) against the registries the services build:
+// every series a panel queries is one that @tkdb/service registers for tkdb and petsem (with the
+// hooks both apps register) or that registerVerifierMetrics registers for a verification client.
+
+describe("dashboard: infra/dashboards/tkdb-petsem.json queries series the services expose", () => {
+  interface Panel {
+    id?: number;
+    title?: unknown;
+    datasource?: { type?: unknown; uid?: unknown };
+    targets?: { expr?: unknown }[];
+  }
+  const dashboard = JSON.parse(read("infra", "dashboards", "tkdb-petsem.json")) as {
+    panels: Panel[];
+    templating?: { list?: { name?: string; type?: string; query?: string }[] };
+  };
+  const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => String(t.expr ?? "")));
+
+  /** The series names in a scrape of the real registries, after one RPC, refusal and gauge read. */
+  async function exposedSeries(): Promise<Set<string>> {
+    const texts: string[] = [];
+    for (const service of ["tkdb", "petsem"]) {
+      const m = createServiceMetrics({ service, ops: ["verify", "resolve"] });
+      m.hooks.dbSizeBytes(() => 1);
+      m.hooks.auditLagSeconds(() => 1);
+      m.hooks.litestreamLagSeconds(() => undefined);
+      m.observeRpc("verify", "ok", 0.001);
+      m.rejected("replay");
+      texts.push(await m.text());
+    }
+    const client = createServiceMetrics({ service: "apiserver", ops: [], processMetrics: false });
+    const unreachable = async (): Promise<never> => {
+      throw new Error("not called: the verifier is never started here");
+    };
+    registerVerifierMetrics(
+      client,
+      new CachingVerifier({ authority: { verify: unreachable, revocations: unreachable } }),
+    );
+    texts.push(await client.text());
+    const names = new Set<string>();
+    for (const line of texts.join("\n").split("\n")) {
+      const name = /^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]/.exec(line)?.[1];
+      if (name !== undefined) names.add(name);
+    }
+    return names;
+  }
+
+  it("parses, has panels, and every panel has a title, a Prometheus datasource from the template and a query", () => {
+    expect(dashboard.panels.length).toBeGreaterThan(0);
+    const dsVar = dashboard.templating?.list?.find((v) => v.type === "datasource");
+    expect(dsVar?.query).toBe("prometheus");
+    for (const p of dashboard.panels) {
+      expect(typeof p.title === "string" && p.title.length > 0, `panel ${p.id} title`).toBe(true);
+      expect(p.datasource?.type, `panel ${p.id} datasource`).toBe("prometheus");
+      expect(p.datasource?.uid, `panel ${p.id} datasource`).toBe(`\${${dsVar?.name}}`);
+      expect((p.targets ?? []).length, `panel ${p.id} targets`).toBeGreaterThan(0);
+    }
+  });
+
+  it("every metric a panel queries is registered by the real registries (tkdb, petsem, verification client)", async () => {
+    const exposed = await exposedSeries();
+    const used = new Set(
+      exprs.flatMap((e) => [...e.matchAll(/\b(?:tkdb|petsem)_[a-z0-9_]+/g)].map((m) => m[0])),
+    );
+    expect(used.size).toBeGreaterThan(0);
+    for (const name of used) expect(exposed.has(name), `${name} is queried but never exposed`).toBe(true);
+    // the series issue 14 item 4 names, each on the dashboard
+    for (const name of [
+      "tkdb_client_cache_events_total",
+      "tkdb_client_feed_lag_seconds",
+      ...["tkdb", "petsem"].flatMap((s) =>
+        [
+          "rpc_requests_total",
+          "rpc_duration_seconds_bucket",
+          "rpc_rejected_total",
+          "db_size_bytes",
+          "audit_lag_seconds",
+          "litestream_lag_seconds",
+        ].map((n) => `${s}_${n}`),
+      ),
+    ])
+      expect(used.has(name), `${name} has no panel`).toBe(true);
+  });
+
+  it("panels group only by the bounded labels the services use (plus Fly's instance), never an org, app id, user or nonce", () => {
+    const grouped = exprs.flatMap((e) =>
+      [...e.matchAll(/\bby \(([^)]*)\)/g)].flatMap((m) => (m[1] ?? "").split(",").map((l) => l.trim())),
+    );
+    expect(grouped.length).toBeGreaterThan(0);
+    for (const l of grouped) expect(["op", "outcome", "reason", "event", "le", "instance"]).toContain(l);
+    const cacheEvents = exprs.find((e) => e.includes("tkdb_client_cache_events_total"));
+    expect(cacheEvents).toMatch(/by \(event\)/);
+  });
 });

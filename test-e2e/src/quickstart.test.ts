@@ -71,7 +71,7 @@ function freePort(): Promise<number> {
 function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^(TKDB_|PETSEM_|OTEL_|VITEST|DATA_DIR$|NODE_ENV$|NODE_OPTIONS$|npm_)/.test(k)) continue;
+    if (/^(TKDB_|PETSEM_|OTEL_|VITEST|DATA_DIR$|NODE_ENV$|NODE_OPTIONS$|FORCE_COLOR$|npm_)/.test(k)) continue;
     env[k] = v;
   }
   return { ...env, ...extra, TERM: "dumb", NO_COLOR: "1" };

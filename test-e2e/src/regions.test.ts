@@ -30,6 +30,8 @@ function env(region: string, primary: boolean): Record<string, string> {
     TKDB_NOISE_KEY: hex(x25519().secretKey),
     TKDB_SIGN_CLIENTS: hex(signer.publicKey),
     TKDB_LITEFS_DIR: litefs,
+    // each node keeps its own audit log (outside the LiteFS mount on Fly)
+    TKDB_AUDIT_DIR: join(dir.path, `audit-${region}`),
   };
 }
 const ep = (r: RunningService) => ({ url: r.url, serverPublicKey: r.publicKey });

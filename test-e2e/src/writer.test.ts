@@ -2,7 +2,7 @@
  * Flow step 1 (issue 7): the API server holds petsem's writer token, attenuates it per request to
  * one organization and app, writes secrets, and cannot read them back through any call.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { SecretScope } from "@tkdb/caveats";
 import { PetsemClient } from "@tkdb/client";
@@ -83,7 +83,10 @@ describe("the API server's writer token", () => {
 
   it("no secret value appears in the process output or the database files", () => {
     expect(petsem.output()).not.toContain(MARKER);
-    const files = readdirSync(join(dir.path, "petsem"));
+    // every file below the data folder: database, WAL, and the audit log's folder
+    const files = readdirSync(join(dir.path, "petsem"), { recursive: true, encoding: "utf8" }).filter((f) =>
+      statSync(join(dir.path, "petsem", f)).isFile(),
+    );
     expect(files.length).toBeGreaterThan(0);
     for (const f of files) {
       const bytes = readFileSync(join(dir.path, "petsem", f));

@@ -5,13 +5,17 @@
  */
 import { createNoiseHandler, type KeyPair, type NoiseServerEvent } from "@tkdb/noise";
 import { Hono } from "hono";
-import { type Authorizer, petsemOps, type SecretsStore } from "./rpc/index.js";
+import type { PetsemAudit } from "./audit-log.js";
+import { type Authorizer, petsemOps } from "./rpc/index.js";
+import type { SecretStore } from "./store.js";
 import type { PetsemTelemetry } from "./telemetry.js";
 import { MAX_RESPONSE_BYTES } from "./validate.js";
 
 export interface PetsemAppOptions {
-  readonly store: SecretsStore;
+  readonly store: SecretStore;
   readonly authorizer: Authorizer;
+  /** every op but health is audited through it (audit-log.ts) */
+  readonly audit: PetsemAudit;
   readonly staticKeyPair: KeyPair;
   readonly backend?: "native" | "noble";
   readonly now?: () => number;
@@ -22,7 +26,10 @@ export interface PetsemAppOptions {
 
 export function createPetsemApp(opts: PetsemAppOptions): Hono {
   const { telemetry } = opts;
-  const ops = petsemOps({ store: opts.store, authorizer: opts.authorizer });
+  const { audit } = opts;
+  const ops = audit.wrapOps(
+    petsemOps({ store: audit.wrapStore(opts.store), authorizer: audit.wrapAuthorizer(opts.authorizer) }),
+  );
   const onEvent =
     telemetry === undefined
       ? opts.onEvent

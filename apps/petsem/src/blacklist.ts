@@ -9,21 +9,18 @@
  * as soon as the row has replicated).
  *
  * Writes come only from the local CLI (`petsem token revoke`) on the primary: no RPC can add or
- * remove a row. Each revocation appends its audit records in the same immediate transaction as
- * the row, so there is no revocation without its audit record and no record without the row.
+ * remove a row. The command writes a durable audit intent to the CLI's audit log first
+ * (audit-log.ts), then the row and the intent's `audit_applied` row in one immediate transaction,
+ * then the outcome: a crash in between is reconciled from that row at the next open.
  *
- * It keeps its own connection to petsem.db (opened after `SecretStore.open`, which migrates);
- * SQLite serializes its immediate transactions with the store's, so the audit hash chain stays one
- * chain.
+ * It keeps its own connection to petsem.db (opened after `SecretStore.open`, which migrates).
  */
 import { base64Encode } from "@tkdb/macaroon";
 import Database from "better-sqlite3";
-import { drizzle } from "drizzle-orm/better-sqlite3";
-import { type AuditSink, TableAuditSink } from "./audit.js";
 import type { PetsemCrypto } from "./crypto.js";
 import { hasTable } from "./db.js";
 import { PetsemError } from "./errors.js";
-import * as schema from "./schema.js";
+import { type AppliedIntent, recordApplied } from "./store/applied.js";
 
 /** Declared where it is used (tokens.ts): throws (fail closed) if it cannot answer. */
 export interface RevokedTokens {
@@ -40,17 +37,13 @@ export interface RevokeResult {
 
 export class TokenBlacklist implements RevokedTokens {
   private readonly sqlite: Database.Database;
-  private readonly audit: AuditSink;
   private readonly lookup: Database.Statement<[Buffer], unknown>;
   private readonly insert: Database.Statement<[Buffer], Database.RunResult>;
-  private readonly crypto: PetsemCrypto;
   private readonly now: () => number;
   private closed = false;
 
-  private constructor(sqlite: Database.Database, crypto: PetsemCrypto, now: () => number) {
+  private constructor(sqlite: Database.Database, now: () => number) {
     this.sqlite = sqlite;
-    this.crypto = crypto;
-    this.audit = new TableAuditSink(drizzle(sqlite, { schema }), crypto);
     this.now = now;
     this.lookup = sqlite.prepare("SELECT 1 FROM blacklist WHERE nonce = ?");
     this.insert = sqlite.prepare("INSERT OR IGNORE INTO blacklist (nonce) VALUES (?)");
@@ -60,7 +53,7 @@ export class TokenBlacklist implements RevokedTokens {
    * Opens the blacklist of the database `file`, which `SecretStore.open` has already opened and
    * migrated (the table must exist). An in-memory database has no second connection: refused.
    */
-  static open(file: string, crypto: PetsemCrypto, now: () => number = Date.now): TokenBlacklist {
+  static open(file: string, _crypto: PetsemCrypto, now: () => number = Date.now): TokenBlacklist {
     if (file === ":memory:") {
       throw new PetsemError("config", "petsem serves from a database file, not an in-memory database");
     }
@@ -70,7 +63,7 @@ export class TokenBlacklist implements RevokedTokens {
       if (!hasTable(sqlite, "blacklist")) {
         throw new PetsemError("config", "the database has no blacklist table (open the store first)");
       }
-      return new TokenBlacklist(sqlite, crypto, now);
+      return new TokenBlacklist(sqlite, now);
     } catch (e) {
       sqlite.close();
       throw e;
@@ -82,26 +75,15 @@ export class TokenBlacklist implements RevokedTokens {
   }
 
   /**
-   * Revokes a nonce (its msgpack encoding; the caller has checked it is one of petsem's) and
-   * audits it, all in one transaction. `actor` names who asked (e.g. `cli:<os user>`); the audit
-   * holds the nonce, never a token.
+   * Revokes a nonce (its msgpack encoding; the caller has checked it is one of petsem's), in one
+   * transaction with the `audit_applied` row of the caller's audit intent, if any.
    */
-  revoke(nonce: Uint8Array, actor: string): RevokeResult {
+  revoke(nonce: Uint8Array, intent: AppliedIntent | null = null): RevokeResult {
     const id = base64Encode(nonce);
-    const base = {
-      op: "revoke",
-      org: "",
-      app: "",
-      requestId: `revoke-${Buffer.from(this.crypto.prims.randomBytes(9)).toString("base64url")}`,
-    } as const;
     return this.sqlite
       .transaction((): RevokeResult => {
-        this.audit.append({ ...base, kind: "intent", detail: { nonce: id, actor } }, this.now());
         const fresh = this.insert.run(Buffer.from(nonce)).changes === 1;
-        this.audit.append(
-          { ...base, kind: "outcome", detail: { ok: true, newly_revoked: fresh } },
-          this.now(),
-        );
+        if (intent !== null) recordApplied({ sqlite: this.sqlite, now: this.now }, intent, "revoke");
         return { nonce: id, revoked: fresh };
       })
       .immediate();

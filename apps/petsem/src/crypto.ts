@@ -33,6 +33,7 @@ import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { randomBytes as nobleRandomBytes } from "@noble/hashes/utils.js";
 import { type KeyPair, resolveBackend as resolveNoiseBackend } from "@tkdb/noise";
+import { constantTimeEqual as sharedConstantTimeEqual } from "@tkdb/service";
 import { PetsemError } from "./errors.js";
 
 export const KEY_LEN = 32;
@@ -119,13 +120,8 @@ export function getBackend(name: BackendName): Primitives {
   return backends[name];
 }
 
-/** Constant-time byte comparison (length is not secret). */
-export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i] as number);
-  return diff === 0;
-}
+/** Constant-time byte comparison (length is not secret): the shared one of @tkdb/service. */
+export const constantTimeEqual: (a: Uint8Array, b: Uint8Array) => boolean = sharedConstantTimeEqual;
 
 const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder("utf-8", { fatal: true });

@@ -13,7 +13,7 @@
  *
  * The variables' table for the README is `envMarkdownTable(petsemEnv)`; `petsem --help` lists them.
  */
-import { isAbsolute, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import {
   ConfigError,
   type ConfigFs,
@@ -29,6 +29,7 @@ import {
   otelEnv,
   otelVariables,
   parseConfig,
+  parseKey32,
   port,
   string,
   url,
@@ -75,6 +76,10 @@ export interface PetsemConfig {
   readonly port: number;
   readonly dataDir: string;
   readonly kek: Uint8Array;
+  /** PETSEM_KEK_NEXT: set on every node before `petsem kek rotate` (infra/KEYS.md) */
+  readonly kekNext: Uint8Array | null;
+  /** PETSEM_KEK_RETIRED: open only, kept for the backup window */
+  readonly kekRetired: readonly Uint8Array[];
   readonly noiseStaticKey: Uint8Array | null;
   readonly tkdbSharedKey: Uint8Array | null;
   readonly tkdbLocation: string;
@@ -90,7 +95,14 @@ export interface PetsemConfig {
   readonly metricsPort?: number | null;
   /** the OTEL_* variables by name (otelEnv), for tracing; without an endpoint tracing is off */
   readonly otel?: Env;
+  /** the audit log's folder (PETSEM_AUDIT_DIR, default `<data dir>/audit`; the CLI's is `<it>/cli`) */
+  readonly auditDir?: string;
+  /** this node's name in the audit log (PETSEM_AUDIT_NODE, else FLY_MACHINE_ID, else "petsem") */
+  readonly auditNode?: string;
 }
+
+/** An audit node name: leaves room for the CLI's `-cli` suffix within @tkdb/audit's 64. */
+const AUDIT_NODE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,59}$/;
 
 export type EnvSource = Env;
 
@@ -144,6 +156,28 @@ function withParser(
   };
 }
 
+/** A list of 32-byte keys from VAR or VAR_FILE (comma, space or newline separated), secret. */
+function keyList(name: string, opts: { doc: string }): Var<Uint8Array[], false> {
+  return {
+    ...key32(name, { doc: opts.doc }),
+    kind: "list of key32",
+    default: [],
+    defaultText: "none",
+    parse: (text) =>
+      text
+        .split(/[\s,]+/)
+        .filter((x) => x !== "")
+        .map((x, i) => {
+          try {
+            return parseKey32(x);
+          } catch (e) {
+            throw e instanceof KindError ? new KindError(`item ${i} ${e.message}`) : e;
+          }
+        }),
+    __optional: false,
+  };
+}
+
 /** Every variable petsem reads. Names are stable (scripts, infra and tests set them). */
 export const petsemEnv = defineConfig({
   host: host("PETSEM_HOST", { default: "127.0.0.1", doc: "listen address" }),
@@ -152,6 +186,12 @@ export const petsemEnv = defineConfig({
   kek: key32("PETSEM_KEK", {
     required: true,
     doc: "key-encryption key (petsem refuses to start without it)",
+  }),
+  kekNext: key32("PETSEM_KEK_NEXT", {
+    doc: "the next key-encryption key: set on every node before `petsem kek rotate`; promoted to PETSEM_KEK after it",
+  }),
+  kekRetired: keyList("PETSEM_KEK_RETIRED", {
+    doc: "retired key-encryption keys (comma or space separated), open only: kept while backups sealed under them exist",
   }),
   noiseKey: key32("PETSEM_NOISE_KEY", { doc: "Noise static X25519 private key (required by serve)" }),
   tkdbSharedKey: key32("PETSEM_TKDB_SHARED_KEY", {
@@ -209,7 +249,44 @@ export const petsemEnv = defineConfig({
   metricsPort: port("PETSEM_METRICS_PORT", {
     doc: "Prometheus GET /metrics on its own listener (unset: off; 0: any free port)",
   }),
+  auditDir: string("PETSEM_AUDIT_DIR", {
+    doc: "the append-only audit log's folder (default: <PETSEM_DATA_DIR>/audit; outside the LiteFS mount)",
+  }),
+  auditNode: string("PETSEM_AUDIT_NODE", {
+    pattern: AUDIT_NODE_RE,
+    patternText: "letters, digits, '.', '_' or '-', at most 60",
+    doc: "this node's name in the audit log (default: FLY_MACHINE_ID, else petsem)",
+  }),
+  flyMachineId: string("FLY_MACHINE_ID", { doc: "set by Fly: the default audit node name" }),
   ...otelEnv,
+});
+
+/** A secret text from VAR or VAR_FILE (a token): never shown, a VAR_FILE others can read is flagged. */
+function secretText(name: string, doc: string): Var<string, true> {
+  return { ...string(name, { doc }), kind: "token", file: true, secret: true };
+}
+
+/**
+ * The CLI's online commands (`secrets …`, `boot`): where the running petsem is and which tokens
+ * to present. Read only by those commands (src/cli/online.ts); serve never reads them.
+ */
+export const petsemClientEnv = defineConfig({
+  url: url("PETSEM_URL", {
+    default: `http://127.0.0.1:${DEFAULT_PORT}`,
+    doc: "the running petsem (online commands)",
+  }),
+  publicKey: key32("PETSEM_PUBLIC_KEY", {
+    secret: false,
+    doc: "the running petsem's Noise public key (printed by `petsem serve` and `petsem keygen`)",
+  }),
+  writerToken: secretText(
+    "PETSEM_WRITER_TOKEN",
+    "writer token for `secrets …` (`petsem token mint --writer`)",
+  ),
+  readerToken: secretText(
+    "PETSEM_READER_TOKEN",
+    "flyd's reader token for `boot` (`petsem token mint --reader`)",
+  ),
 });
 
 export interface LoadOptions {
@@ -258,6 +335,7 @@ function tkdbFeed(
 export function loadConfig(env: EnvSource = processEnv(), opts: LoadOptions = {}): PetsemConfig {
   const { values: v, warnings } = parseConfig(petsemEnv, env, {
     prefixes: ["PETSEM_"],
+    alsoKnown: [petsemClientEnv],
     ...(opts.fs === undefined ? {} : { fs: opts.fs }),
   });
   for (const w of warnings) opts.onWarning?.(w);
@@ -283,6 +361,8 @@ export function loadConfig(env: EnvSource = processEnv(), opts: LoadOptions = {}
     port: v.port,
     dataDir: isAbsolute(v.dataDir) ? v.dataDir : resolve(v.dataDir),
     kek: v.kek,
+    kekNext: v.kekNext ?? null,
+    kekRetired: v.kekRetired,
     noiseStaticKey: v.noiseKey ?? null,
     tkdbSharedKey: v.tkdbSharedKey ?? null,
     tkdbLocation: v.tkdbLocation,
@@ -293,5 +373,9 @@ export function loadConfig(env: EnvSource = processEnv(), opts: LoadOptions = {}
     metricsHost: v.metricsHost,
     metricsPort: v.metricsPort ?? null,
     otel: otelVariables(v),
+    auditDir: resolve(v.auditDir ?? join(v.dataDir, "audit")),
+    auditNode:
+      v.auditNode ??
+      (v.flyMachineId !== undefined && AUDIT_NODE_RE.test(v.flyMachineId) ? v.flyMachineId : "petsem"),
   };
 }

@@ -18,6 +18,7 @@ export type PetsemErrorCode =
   | "too_large" // a value is over the size limit
   | "too_many" // a batch or an app is over its entry limit
   | "cas_mismatch" // check-and-set expectation failed
+  | "conflict" // the request conflicts with the current state (a deploy below the recorded one)
   | "not_found" // unknown version (rollback)
   | "stale" // this store is behind the caller's min_version
   | "integrity" // a stored ciphertext or wrapped key failed authentication
@@ -38,6 +39,7 @@ const CODES: readonly PetsemErrorCode[] = [
   "too_large",
   "too_many",
   "cas_mismatch",
+  "conflict",
   "not_found",
   "stale",
   "integrity",

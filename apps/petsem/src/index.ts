@@ -33,8 +33,6 @@ export {
   startPetsem,
 } from "./server.js";
 export {
-  type AuditEntry,
-  type AuditSink,
   type CallContext,
   type ListRequest,
   type ListResult,

@@ -30,6 +30,7 @@ import Database from "better-sqlite3";
 import type { BackendName } from "./crypto.js";
 import { DEFAULT_SYNC_INTERVAL, type LitestreamConfig, parseReplicaUrl } from "./env.js";
 import { PetsemError } from "./errors.js";
+import { moveOffRetiredKek } from "./store/kek-rotation.js";
 import { SecretStore } from "./store.js";
 
 export type { LitestreamConfig } from "./env.js";
@@ -190,6 +191,9 @@ export async function generations(
 export interface RestoreBackupOptions extends RestoreOptions {
   /** the KEK; the restored database must open with it, or nothing is left at outputPath */
   readonly kek: Uint8Array | null | undefined;
+  /** PETSEM_KEK_NEXT and PETSEM_KEK_RETIRED: a backup sealed under a retired KEK opens too */
+  readonly kekNext?: Uint8Array | null;
+  readonly kekRetired?: readonly Uint8Array[];
   readonly backend?: BackendName;
 }
 
@@ -229,11 +233,17 @@ export async function restoreBackup(opts: RestoreBackupOptions): Promise<{
       ...(opts.timestamp === undefined ? {} : { timestamp: opts.timestamp }),
       check: (file) => {
         integrityCheck(file);
-        const store = SecretStore.open({ file, kek, backend: opts.backend ?? "native" });
+        const keks = { kek, kekNext: opts.kekNext ?? null, kekRetired: opts.kekRetired ?? [] };
+        const store = SecretStore.open({ file, ...keks, backend: opts.backend ?? "native" });
         try {
+          // A new epoch: versions written after this restore never pass for lost ones (store/epochs.ts).
+          store.mintEpoch("restore");
           return store.appVersions();
         } finally {
           store.close();
+          // A copy under a retired KEK (a backup from before a rotation) is moved onto PETSEM_KEK
+          // in one transaction before it is put in place, so the restored database takes writes.
+          moveOffRetiredKek(file, keks);
         }
       },
     });

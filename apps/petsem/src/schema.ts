@@ -104,3 +104,70 @@ export const blacklist = sqliteTable("blacklist", {
   requiredUntil: text("required_until"),
   createdAt: text("created_at").default(sql`CURRENT_TIMESTAMP`),
 });
+
+/**
+ * The deploy record of each app (`petsem secrets deploy`, and `secrets set` without --stage): the
+ * app version the next boot must reach (its `min_version`) and when it was recorded. `list` shows a
+ * secret whose change is newer than this record as Staged. Written only through the `deploy` RPC.
+ */
+export const deploys = sqliteTable(
+  "deploys",
+  {
+    org: text("org").notNull(),
+    app: text("app").notNull(),
+    minVersion: integer("min_version").notNull(),
+    deployedAt: integer("deployed_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.org, t.app] })],
+);
+
+/**
+ * Idempotency records of mutating RPCs (@tkdb/audit `IdempotencyRecords`, migration 0006):
+ * (client key, rid) → op, keyed fingerprint of the arguments (names, never values), sealed result.
+ * They replace `requests`, which stays readable for older databases and is no longer written.
+ */
+export const idempotencyRecords = sqliteTable(
+  "idempotency_records",
+  {
+    clientKey: text("client_key").notNull(),
+    rid: text("rid").notNull(),
+    op: text("op").notNull(),
+    fingerprint: blob("fingerprint", { mode: "buffer" }).notNull(),
+    sealedResult: blob("sealed_result", { mode: "buffer" }).notNull(),
+    createdAt: integer("created_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.clientKey, t.rid] })],
+);
+
+/** Audit intents whose effect committed, written in the effect's transaction (store/applied.ts). */
+export const auditApplied = sqliteTable(
+  "audit_applied",
+  {
+    node: text("node").notNull(),
+    intentSeq: integer("intent_seq").notNull(),
+    op: text("op").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.node, t.intentSeq] })],
+);
+
+/** Epochs, one per restore or promotion; the newest is current (store/epochs.ts). */
+export const epochs = sqliteTable("epochs", {
+  seq: integer("seq").primaryKey({ autoIncrement: true }),
+  epoch: text("epoch").notNull().unique(),
+  reason: text("reason").notNull(),
+  createdAt: integer("created_at").notNull(),
+});
+
+/** Each app's version when it was first written in an epoch (store/epochs.ts). */
+export const appEpochs = sqliteTable(
+  "app_epochs",
+  {
+    org: text("org").notNull(),
+    app: text("app").notNull(),
+    epoch: text("epoch").notNull(),
+    baseVersion: integer("base_version").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.org, t.app, t.epoch] })],
+);

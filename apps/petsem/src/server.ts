@@ -6,19 +6,22 @@
  * A petsem that can resolve (a tkdb shared key is configured) must follow tkdb's feed: without a
  * `tkdbFeed` (or, in tests only, `unsafeTestRevocationSource`) it refuses to start.
  */
-import { join } from "node:path";
-import { serve } from "@hono/node-server";
+import { dirname, join } from "node:path";
 import { flyRegistry } from "@tkdb/caveats";
 import { TkdbClient } from "@tkdb/client";
+import type { HttpLimits, KeyPair } from "@tkdb/noise";
 import {
-  type HttpLimits,
-  httpServerOptions,
-  type KeyPair,
-  limitConnections,
-  resolveHttpLimits,
-} from "@tkdb/noise";
-import { type Env, type MetricsServer, startMetricsServer } from "@tkdb/service";
+  type Env,
+  type Listening,
+  type LogFn,
+  listen,
+  logRpcEvent,
+  type MetricsServer,
+  type RpcEvent,
+  startMetricsServer,
+} from "@tkdb/service";
 import { createPetsemApp } from "./app.js";
+import { PetsemAudit } from "./audit-log.js";
 import { TokenBlacklist } from "./blacklist.js";
 import { petsemCaveatKit } from "./caveat-kit.js";
 import { type BackendName, noiseKeyPair } from "./crypto.js";
@@ -32,8 +35,9 @@ import {
 } from "./env.js";
 import { PetsemError } from "./errors.js";
 import { type Replication, type ReplicationOptions, startReplication } from "./litestream.js";
+import { FIRST_TOKEN_KEY, TokenKeys } from "./store/token-keys.js";
 import { SecretStore } from "./store.js";
-import { petsemTelemetry, shutdownTracing, type Tracing } from "./telemetry.js";
+import { petsemTelemetry, shutdownTracing, type Tracing, type Watch, watchLitestream } from "./telemetry.js";
 import { type RevocationSource, TkdbRevocationFeed } from "./tkdb-feed.js";
 import { PetsemAuthority } from "./tokens.js";
 
@@ -44,6 +48,9 @@ export interface StartPetsemConfig {
   readonly dataDir?: string;
   readonly file?: string;
   readonly kek: Uint8Array;
+  /** PETSEM_KEK_NEXT and PETSEM_KEK_RETIRED (store/kek.ts) */
+  readonly kekNext?: Uint8Array | null;
+  readonly kekRetired?: readonly Uint8Array[];
   /** Noise static X25519 secret key */
   readonly noiseStaticKey?: Uint8Array | null;
   readonly tkdbSharedKey?: Uint8Array | null;
@@ -78,6 +85,12 @@ export interface StartPetsemConfig {
   readonly tracing?: Tracing;
   /** a trace export or metrics scrape failed (fixed message, no detail) */
   readonly onTelemetryError?: (message: string) => void;
+  /** the audit log's folder (default: `audit` beside the database) */
+  readonly auditDir?: string;
+  /** this node's name in the audit log (default "petsem") */
+  readonly auditNode?: string;
+  /** the JSON-lines log (@tkdb/service createLogger): one `rpc` line per call, failures, listening */
+  readonly log?: LogFn;
 }
 
 export interface RunningPetsem {
@@ -94,8 +107,15 @@ export interface RunningPetsem {
   readonly replication: Replication | null;
   /** http://host:port/metrics, or null when no metrics port is configured */
   readonly metricsUrl: string | null;
+  /** the audit log every op but health writes to (audit-log.ts) */
+  readonly audit: PetsemAudit;
   /** closes the server, then stops Litestream (final sync), then closes the database */
   close(): Promise<void>;
+}
+
+/** The audit log's folder a config names: `auditDir`, else `audit` beside the database. */
+export function petsemAuditDir(config: Pick<StartPetsemConfig, "file" | "dataDir" | "auditDir">): string {
+  return config.auditDir ?? join(dirname(petsemDbFile(config)), "audit");
 }
 
 /** The database file a config names: `file`, else `<dataDir>/petsem.db`. */
@@ -121,14 +141,21 @@ export function openPetsem(config: StartPetsemConfig, feed: TkdbRevocationFeed |
   const store = SecretStore.open({
     file,
     kek: config.kek,
+    ...(config.kekNext == null ? {} : { kekNext: config.kekNext }),
+    ...(config.kekRetired === undefined ? {} : { kekRetired: config.kekRetired }),
     ...(config.backend === undefined ? {} : { backend: config.backend }),
     ...(config.now === undefined ? {} : { now: config.now }),
   });
   let blacklist: TokenBlacklist | undefined;
+  let tokenKeys: TokenKeys | undefined;
   try {
     blacklist = TokenBlacklist.open(file, store.crypto, config.now);
+    tokenKeys = TokenKeys.open(file, store.ring);
+    if (tokenKeys.isEmpty()) store.metaKey(FIRST_TOKEN_KEY);
+    const keys = tokenKeys;
     const authority = new PetsemAuthority({
-      rootKey: store.metaKey("macaroon_root_key"),
+      rootKey: keys.current().signing,
+      signingKeys: () => keys.current(),
       location: config.location ?? DEFAULT_PETSEM_LOCATION,
       tkdbLocation: config.tkdbLocation ?? DEFAULT_TKDB_LOCATION,
       tkdbSharedKey: config.tkdbSharedKey ?? null,
@@ -144,11 +171,13 @@ export function openPetsem(config: StartPetsemConfig, feed: TkdbRevocationFeed |
       blacklist: bl,
       close() {
         bl.close();
+        keys.close();
         store.close();
       },
     };
   } catch (e) {
     blacklist?.close();
+    tokenKeys?.close();
     store.close();
     throw e;
   }
@@ -201,28 +230,6 @@ async function firstPoll(feed: TkdbRevocationFeed, waitMs: number): Promise<void
   clearTimeout(waited);
 }
 
-interface Listening {
-  readonly server: ReturnType<typeof serve>;
-  readonly port: number;
-}
-
-/** Listens on host:port with request/header timeouts and connection caps (security issue 12 item 9). */
-function listenOn(
-  fetch: Parameters<typeof serve>[0]["fetch"],
-  host: string,
-  port: number,
-  httpLimits: Partial<HttpLimits> | undefined,
-): Promise<Listening> {
-  return new Promise((resolve, reject) => {
-    const limits = resolveHttpLimits(httpLimits);
-    const s = serve({ fetch, hostname: host, port, serverOptions: httpServerOptions(limits) }, (info) =>
-      resolve({ server: s, port: info.port }),
-    );
-    limitConnections(s, limits);
-    s.once("error", reject);
-  });
-}
-
 interface Served {
   readonly listening: Listening;
   readonly metricsServer: MetricsServer | undefined;
@@ -237,12 +244,16 @@ interface Served {
 async function serveRpc(
   config: StartPetsemConfig,
   opened: OpenPetsem,
+  audit: PetsemAudit,
   staticKeyPair: KeyPair,
   host: string,
+  watched: Watch,
 ): Promise<Served> {
   const telemetryError = (message: string) => () => config.onTelemetryError?.(message);
   const telemetry = petsemTelemetry({
     dbFile: petsemDbFile(config),
+    auditDir: petsemAuditDir(config),
+    ...watched,
     ...(config.otel === undefined ? {} : { otel: config.otel }),
     ...(config.tracing === undefined ? {} : { tracing: config.tracing }),
     onError: telemetryError("trace export failed"),
@@ -254,12 +265,20 @@ async function serveRpc(
     const app = createPetsemApp({
       store: opened.store,
       authorizer: opened.authority,
+      audit,
       staticKeyPair,
       telemetry,
       ...(config.backend === undefined ? {} : { backend: config.backend }),
       ...(config.now === undefined ? {} : { now: config.now }),
+      ...(config.log === undefined ? {} : { onEvent: (e: RpcEvent) => logRpcEvent(config.log as LogFn, e) }),
     });
-    listening = await listenOn(app.fetch, host, config.port ?? 0, config.httpLimits);
+    // Request/header timeouts, connection caps and the body limit (security issue 12 item 9).
+    listening = await listen(app.fetch, {
+      host,
+      port: config.port ?? 0,
+      ...config.httpLimits,
+      onError: (error) => config.log?.("error", "request failed", { error }),
+    });
     const metricsServer =
       config.metricsPort === undefined || config.metricsPort === null
         ? undefined
@@ -270,8 +289,29 @@ async function serveRpc(
           });
     return { listening, metricsServer, stopTracing };
   } catch (e) {
-    listening?.server.close();
+    await listening?.close(0);
     await stopTracing();
+    throw e;
+  }
+}
+
+/**
+ * Before serving: the audit log takes its writer lock, and intents a crash left open get their
+ * outcome from the database (audit-log.ts). On failure the store is closed too.
+ */
+async function openAudit(config: StartPetsemConfig, opened: OpenPetsem): Promise<PetsemAudit> {
+  let audit: PetsemAudit | undefined;
+  try {
+    audit = await PetsemAudit.open({
+      dir: petsemAuditDir(config),
+      node: config.auditNode ?? "petsem",
+      ...(config.now === undefined ? {} : { clock: config.now }),
+    });
+    await audit.reconcile(opened.store);
+    return audit;
+  } catch (e) {
+    await audit?.close().catch(() => undefined);
+    opened.close();
     throw e;
   }
 }
@@ -284,15 +324,16 @@ export async function startPetsem(config: StartPetsemConfig): Promise<RunningPet
   const feed = revocationFeed(config);
   const opened = openPetsem(config, feed);
   const { store, authority, blacklist } = opened;
+  const audit = await openAudit(config, opened);
   let replication: Replication | null = null;
+  const litestream = watchLitestream(config.onLitestreamLog);
   if (config.litestream) {
     try {
-      replication = await startReplication(
-        petsemDbFile(config),
-        config.litestream,
-        config.onLitestreamLog === undefined ? {} : { onLog: config.onLitestreamLog },
-      );
+      replication = await startReplication(petsemDbFile(config), config.litestream, {
+        onLog: litestream.onLog,
+      });
     } catch (e) {
+      await audit.close().catch(() => undefined);
       opened.close();
       throw e;
     }
@@ -301,18 +342,20 @@ export async function startPetsem(config: StartPetsemConfig): Promise<RunningPet
   const host = config.host ?? "127.0.0.1";
   let served: Served;
   try {
-    served = await serveRpc(config, opened, staticKeyPair, host);
+    served = await serveRpc(config, opened, audit, staticKeyPair, host, { feed, litestream });
   } catch (e) {
     feed?.stop();
     await replication?.stop().catch(() => undefined);
+    await audit.close().catch(() => undefined);
     opened.close();
     throw e;
   }
   const { listening, metricsServer } = served;
-  const { server, port } = listening;
   let closed = false;
+  const url = listening.url;
+  config.log?.("info", "petsem listening", { url });
   return {
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    url,
     publicKey: staticKeyPair.publicKey,
     store,
     authority,
@@ -320,14 +363,12 @@ export async function startPetsem(config: StartPetsemConfig): Promise<RunningPet
     feed,
     replication,
     metricsUrl: metricsServer?.url ?? null,
+    audit,
     async close() {
       if (closed) return;
       closed = true;
       feed?.stop();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-      });
+      await listening.close();
       await metricsServer?.close();
       // The spans of the last requests leave before the process does (never rejects).
       await served.stopTracing();
@@ -335,6 +376,8 @@ export async function startPetsem(config: StartPetsemConfig): Promise<RunningPet
       try {
         await replication?.stop();
       } finally {
+        // The counters and a final checkpoint, then the writer lock goes.
+        await audit.close().catch(() => undefined);
         opened.close();
       }
     },

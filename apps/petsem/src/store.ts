@@ -1,16 +1,24 @@
-import { type AuditEntry, type AuditSink, TableAuditSink, verifyAuditChain } from "./audit.js";
+import type { IdempotencyRecords } from "@tkdb/audit";
+import type { Keyring } from "@tkdb/service";
+import { verifyAuditChain } from "./audit.js";
 import { type BackendName, decodeUtf8, getBackend, PetsemCrypto, wipe } from "./crypto.js";
 import { type Db, fileExists, openRaw, prepare, type Sqlite } from "./db.js";
-import { isPetsemError, PetsemError } from "./errors.js";
+import { PetsemError } from "./errors.js";
 import { AppKeyCache } from "./store/app-keys.js";
+import { type AppliedIntent, forgetApplied, wasApplied } from "./store/applied.js";
+import { entriesOf, type StoreCore, toPetsemError, type UnsafeTestHooks } from "./store/core.js";
+import { applyDeploy, type DeployRequest, type DeployResult } from "./store/deploys.js";
+import { checkEpoch, currentEpoch, type EpochReason, mintEpoch } from "./store/epochs.js";
+import { type HistoryRequest, type HistoryResult, secretHistory } from "./store/history.js";
+import { createKeyring } from "./store/kek.js";
 import {
-  canonicalJson,
-  entriesOf,
-  newRequestId,
-  type StoreCore,
-  toPetsemError,
-  type UnsafeTestHooks,
-} from "./store/core.js";
+  commitMutation,
+  type IdempotencyLimits,
+  openIdempotency,
+  type Staged,
+  type StagedCall,
+  stagedMutation,
+} from "./store/mutate.js";
 import {
   type AppVersionRow,
   type AuditRow,
@@ -20,12 +28,12 @@ import {
   type OpenedValues,
   openValues,
 } from "./store/reads.js";
-import { priorResult, saveResult } from "./store/replay.js";
 import { getApp } from "./store/rows.js";
 import { existingServerKey, initServerKey, metaKey } from "./store/server-keys.js";
 import { applyBatch, applyRollback } from "./store/writes.js";
 import type {
   CallContext,
+  Epoched,
   ListRequest,
   ListResult,
   ResolveRequest,
@@ -38,9 +46,9 @@ import type {
 } from "./types.js";
 import { checkBatchSize, checkId, checkName, checkValue, checkVersion, LIMITS } from "./validate.js";
 
-export type { AuditEntry, AuditOp, AuditSink } from "./audit.js";
-export { TableAuditSink } from "./audit.js";
+export type { AppliedIntent } from "./store/applied.js";
 export type { UnsafeTestHooks } from "./store/core.js";
+export type { Staged, StagedCall } from "./store/mutate.js";
 export type {
   CallContext,
   ListRequest,
@@ -61,10 +69,14 @@ export interface SecretStoreOptions {
   /** path of the SQLite file, or ":memory:" */
   readonly file: string;
   readonly kek: Uint8Array;
+  /** PETSEM_KEK_NEXT: opens, and seals once `petsem kek rotate` has moved the database onto it */
+  readonly kekNext?: Uint8Array | null;
+  /** PETSEM_KEK_RETIRED: open only (restores of backups made before a rotation) */
+  readonly kekRetired?: readonly Uint8Array[];
   readonly backend?: BackendName;
   readonly now?: () => number;
-  /** wraps the default table sink (fault injection, forwarding); receives the default sink */
-  readonly auditSink?: (tableSink: AuditSink) => AuditSink;
+  /** idempotency record expiry and per-client bound (defaults: store/mutate.ts) */
+  readonly idempotency?: IdempotencyLimits;
   readonly unsafeTestHooks?: UnsafeTestHooks;
 }
 
@@ -72,10 +84,14 @@ export class SecretStore {
   readonly crypto: PetsemCrypto;
   private readonly sqlite: Sqlite;
   private readonly db: Db;
-  private readonly kek: Uint8Array;
+  /** every configured KEK (store/kek.ts): what the wrapped keys are sealed with */
+  readonly ring: Keyring;
   private readonly serverKey: Uint8Array;
   private readonly now: () => number;
-  private readonly audit: AuditSink;
+  private readonly idempotency: IdempotencyRecords;
+  private readonly idempotencyKey: Uint8Array;
+  /** set while `stage` runs: the call that reached `mutate` or `resolve` is captured, not run */
+  private staging: { call?: StagedCall<unknown> } | null = null;
   private readonly hooks: UnsafeTestHooks;
   private readonly keys: AppKeyCache;
   /** What the row, key, write and read functions (src/store/) work on. */
@@ -88,18 +104,20 @@ export class SecretStore {
     db: Db,
     crypto: PetsemCrypto,
     serverKey: Uint8Array,
+    ring: Keyring,
   ) {
     this.sqlite = sqlite;
     this.db = db;
     this.crypto = crypto;
-    this.kek = new Uint8Array(opts.kek);
+    this.ring = ring;
     this.serverKey = serverKey;
     this.now = opts.now ?? Date.now;
-    const table = new TableAuditSink(db, crypto);
-    this.audit = opts.auditSink ? opts.auditSink(table) : table;
     this.hooks = opts.unsafeTestHooks ?? {};
-    this.keys = new AppKeyCache(db, crypto, this.kek, this.now);
+    this.keys = new AppKeyCache(db, sqlite, crypto, ring, this.now);
     this.core = { db, sqlite, crypto, keys: this.keys, now: this.now, hooks: this.hooks };
+    const idem = openIdempotency(this.core, serverKey, opts.idempotency ?? {}, ring);
+    this.idempotency = idem.records;
+    this.idempotencyKey = idem.key;
   }
 
   /**
@@ -112,13 +130,15 @@ export class SecretStore {
     }
     const crypto = new PetsemCrypto(getBackend(opts.backend ?? "native"));
     const existed = fileExists(opts.file);
+    const ring = createKeyring(opts);
     const sqlite = openRaw(opts.file);
     try {
-      const existing = existed ? existingServerKey(sqlite, crypto, opts.kek) : null;
+      const existing = existed ? existingServerKey(sqlite, ring) : null;
       const db = prepare(sqlite);
-      const serverKey = existing ?? initServerKey(sqlite, db, crypto, opts.kek);
-      return new SecretStore(opts, sqlite, db, crypto, serverKey);
+      const serverKey = existing ?? initServerKey(sqlite, db, ring, () => crypto.newKey());
+      return new SecretStore(opts, sqlite, db, crypto, serverKey, ring);
     } catch (e) {
+      ring.destroy();
       sqlite.close();
       throw e;
     }
@@ -128,20 +148,21 @@ export class SecretStore {
     if (this.closed) return;
     this.closed = true;
     this.keys.clear();
-    wipe(this.kek, this.serverKey);
+    wipe(this.serverKey, this.idempotencyKey);
+    this.ring.destroy();
     this.sqlite.close();
   }
 
   // ----- meta: wrapped server-wide keys (used by tokens.ts for the macaroon root key)
 
   /** Returns the KEK-unwrapped meta key `name`, creating a random one on first use. */
-  metaKey(name: "macaroon_root_key"): Uint8Array {
-    return metaKey(this.core, this.kek, name);
+  metaKey(name: string): Uint8Array {
+    return metaKey(this.core, this.ring, name, () => this.crypto.newKey());
   }
 
   // ----- writes
 
-  set(req: SetRequest, ctx: CallContext = {}): SetResult {
+  set(req: SetRequest, ctx: CallContext = {}): SetResult & Epoched {
     const org = checkId(req.org, "org");
     const app = checkId(req.app, "app");
     const entries = entriesOf(req.values);
@@ -180,7 +201,7 @@ export class SecretStore {
     );
   }
 
-  unset(req: UnsetRequest, ctx: CallContext = {}): SetResult {
+  unset(req: UnsetRequest, ctx: CallContext = {}): SetResult & Epoched {
     if (!Array.isArray(req.names)) throw new PetsemError("invalid_request", "names must be an array");
     const values = new Map<string, null>();
     for (const n of req.names) values.set(checkName(n), null);
@@ -191,7 +212,7 @@ export class SecretStore {
     );
   }
 
-  rollback(req: RollbackRequest, ctx: CallContext = {}): RollbackResult {
+  rollback(req: RollbackRequest, ctx: CallContext = {}): RollbackResult & Epoched {
     const org = checkId(req.org, "org");
     const app = checkId(req.app, "app");
     const name = checkName(req.name);
@@ -208,84 +229,75 @@ export class SecretStore {
     );
   }
 
+  /** The app version the next boot must reach (store/deploys.ts): audited, idempotent. */
+  deploy(req: DeployRequest, ctx: CallContext = {}): DeployResult & Epoched {
+    const [org, app] = [checkId(req.org, "org"), checkId(req.app, "app")];
+    const v = req.minVersion === undefined ? undefined : checkVersion(req.minVersion, "min_version");
+    const intent = { min_version: v ?? "current" };
+    const apply = () => applyDeploy(this.core, org, app, v);
+    return this.mutate("deploy", org, app, ctx, { org, app, ...intent }, intent, apply);
+  }
+
   /**
-   * One audited, optionally idempotent write transaction: intent → change → outcome (→ replay
-   * record), all or nothing. A failure after validation is recorded (best effort) in its own
-   * transaction so refused attempts leave a trace too.
+   * Every mutation goes through here: one optionally idempotent write transaction (store/mutate.ts).
+   * While `stage` runs, the validated call is captured instead, for the audited store (audit.ts)
+   * to run after its durable intent; the returned value is then never used.
    */
   private mutate<R extends { app_version: number }>(
-    op: "set" | "rollback",
+    op: string,
     org: string,
     app: string,
     ctx: CallContext,
     fingerprintOf: unknown,
-    intentDetail: AuditEntry["detail"],
+    auditIds: Readonly<Record<string, unknown>>,
     apply: () => R,
-  ): R {
-    const requestId = ctx.requestId ?? ctx.idempotency?.rid ?? newRequestId();
-    const idem = ctx.idempotency;
-    const fingerprint = idem
-      ? this.crypto.fingerprint(this.serverKey, `${op}|${canonicalJson(fingerprintOf)}`)
-      : null;
-    const base = { op, org, app, requestId } as const;
-    const actor: Record<string, string> = ctx.actor === undefined ? {} : { actor: ctx.actor };
-    try {
-      return this.sqlite
-        .transaction((): R => {
-          if (idem && fingerprint) {
-            const prior = priorResult<R>(this.core, idem, op, fingerprint);
-            if (prior !== undefined) return prior;
-          }
-          this.appendAudit({ ...base, kind: "intent", detail: { ...intentDetail, ...actor } });
-          const result = apply();
-          this.appendAudit({
-            ...base,
-            kind: "outcome",
-            detail: { ok: true, app_version: result.app_version },
-          });
-          if (idem && fingerprint) saveResult(this.core, idem, op, fingerprint, result);
-          this.hooks.beforeCommit?.();
-          return result;
-        })
-        .immediate();
-    } catch (e) {
-      this.recordFailure(base, intentDetail, actor, e);
-      throw toPetsemError(e);
-    }
+  ): R & Epoched {
+    const m = { op, org, app, ctx, fingerprintOf, apply };
+    const run = (intent: AppliedIntent | null) => commitMutation(this.core, this.idempotency, m, intent);
+    if (this.staging === null) return run(null);
+    this.staging.call = stagedMutation(m, auditIds, run);
+    return undefined as unknown as R & Epoched;
   }
 
-  private recordFailure(
-    base: Pick<AuditEntry, "op" | "org" | "app" | "requestId">,
-    intentDetail: AuditEntry["detail"],
-    actor: Record<string, string>,
-    e: unknown,
-  ): void {
-    if (isPetsemError(e, "audit_unavailable") || isPetsemError(e, "idempotency_mismatch")) return;
-    const code = isPetsemError(e) ? e.code : "internal";
+  /**
+   * Validates a call (`call(this)`: any public method) and, if it is a mutation or `resolve`,
+   * returns it staged, its effect not run; any other call (list, history) has run and its result
+   * is returned. The audited store (audit.ts) writes the durable intent between the two.
+   */
+  stage<R>(call: (store: SecretStore) => R): Staged<R> {
+    if (this.staging !== null) throw new PetsemError("internal", "calls cannot be staged inside one another");
+    const staging: { call?: StagedCall<unknown> } = {};
+    this.staging = staging;
+    let result: R;
     try {
-      this.sqlite
-        .transaction(() => {
-          this.appendAudit({ ...base, kind: "intent", detail: { ...intentDetail, ...actor } });
-          this.appendAudit({ ...base, kind: "outcome", detail: { ok: false, code } });
-        })
-        .immediate();
-    } catch {
-      // The operation already failed and changed nothing; its refusal could not be recorded.
+      result = call(this);
+    } finally {
+      this.staging = null;
     }
+    const staged = staging.call as StagedCall<R> | undefined;
+    return staged === undefined ? { result } : { staged };
   }
 
-  private appendAudit(e: AuditEntry): void {
-    try {
-      this.audit.append(e, this.now());
-    } catch (cause) {
-      throw new PetsemError(
-        "audit_unavailable",
-        "audit record could not be written; operation not performed",
-        {
-          cause,
-        },
-      );
-    }
+  // ----- epochs and audit reconciliation
+
+  /** The current epoch (store/epochs.ts). */
+  epoch(): string {
+    return currentEpoch(this.core);
+  }
+
+  /** Mints a new epoch: after a restore, or when this copy is promoted to primary. */
+  mintEpoch(reason: Exclude<EpochReason, "initial">): string {
+    return this.sqlite.transaction(() => mintEpoch(this.core, reason)).immediate();
+  }
+
+  /** Whether the audit intent's effect committed (its `audit_applied` row; store/applied.ts). */
+  wasApplied(intent: AppliedIntent): boolean {
+    return wasApplied(this.core, intent);
+  }
+
+  /** After the audit log reconciled: `node` owes no outcome any more. */
+  forgetApplied(node: string): void {
+    forgetApplied(this.core, node);
   }
 
   // ----- reads
@@ -294,19 +306,26 @@ export class SecretStore {
     const org = checkId(req.org, "org");
     const app = checkId(req.app, "app");
     const minVersion = req.minVersion === undefined ? 0 : checkVersion(req.minVersion, "min_version");
-    return listSecrets(this.core, org, app, minVersion);
+    const minEpoch = req.minEpoch === undefined ? undefined : checkEpoch(req.minEpoch);
+    return listSecrets(this.core, org, app, minVersion, minEpoch);
+  }
+
+  history(req: HistoryRequest): HistoryResult {
+    return secretHistory(this.core, checkId(req.org, "org"), checkId(req.app, "app"), checkName(req.name));
   }
 
   /**
-   * The only call that returns values. Audit intent (own transaction, so attempts are always on
-   * record) → consistent read and decrypt → audit outcome → only then are plaintexts decoded and
-   * returned. If either audit record cannot be written, the plaintext buffers are wiped and
-   * `audit_unavailable` is thrown (P8). A store behind `minVersion` throws `stale`, never older data (P17).
+   * The only call that returns values: a consistent read and decrypt, and only then are the
+   * plaintexts decoded. The audited store (audit.ts) stages it: durable intent → read → durable
+   * outcome → decode; if the outcome cannot be written the plaintext buffers are wiped and nothing
+   * is returned (P8). A store behind `(minEpoch, minVersion)` throws `stale`, never older or other
+   * contents (P17, store/epochs.ts).
    */
-  resolve(req: ResolveRequest, ctx: CallContext = {}): ResolveResult {
+  resolve(req: ResolveRequest, _ctx: CallContext = {}): ResolveResult {
     const org = checkId(req.org, "org");
     const app = checkId(req.app, "app");
     const minVersion = checkVersion(req.minVersion, "min_version");
+    const minEpoch = req.minEpoch === undefined ? undefined : checkEpoch(req.minEpoch);
     let wanted: string[] | null = null;
     if (req.names !== undefined && req.names !== null) {
       if (!Array.isArray(req.names)) throw new PetsemError("invalid_request", "names must be an array");
@@ -315,51 +334,40 @@ export class SecretStore {
       }
       wanted = [...new Set(req.names.map(checkName))].sort();
     }
-    const requestId = ctx.requestId ?? newRequestId();
-    const base = { op: "resolve", org, app, requestId } as const;
-    const actor: Record<string, string> = {
-      ...(ctx.actor === undefined ? {} : { actor: ctx.actor }),
-      ...ctx.principal,
-    };
-    const intent = { min_version: minVersion, ...(wanted ? { names: wanted } : { all: true }), ...actor };
-    this.sqlite.transaction(() => this.appendAudit({ ...base, kind: "intent", detail: intent })).immediate();
-
-    const read: OpenedValues = { appVersion: 0, plain: [], missing: [] };
-    try {
-      openValues(this.core, org, app, wanted, minVersion, read);
-      this.sqlite
-        .transaction(() =>
-          this.appendAudit({
-            ...base,
-            kind: "outcome",
-            detail: { ok: true, app_version: read.appVersion, names: read.plain.map((p) => p.name) },
-          }),
-        )
-        .immediate();
-    } catch (e) {
+    const wipeAll = (read: OpenedValues) => {
       for (const p of read.plain) wipe(p.bytes);
-      this.recordResolveFailure(base, e);
-      throw toPetsemError(e);
-    }
-    const secrets = read.plain.map((p) => {
-      const value = decodeUtf8(p.bytes);
-      wipe(p.bytes);
-      return { name: p.name, version: p.version, value };
-    });
-    return { app_version: read.appVersion, secrets, missing: read.missing };
-  }
-
-  /** A failed resolve's outcome, unless the audit itself failed (best effort: already failing). */
-  private recordResolveFailure(base: Pick<AuditEntry, "op" | "org" | "app" | "requestId">, e: unknown): void {
-    if (isPetsemError(e, "audit_unavailable")) return;
-    const code = isPetsemError(e) ? e.code : "internal";
-    try {
-      this.sqlite
-        .transaction(() => this.appendAudit({ ...base, kind: "outcome", detail: { ok: false, code } }))
-        .immediate();
-    } catch {
-      // already failing; nothing was returned
-    }
+    };
+    const run = (): OpenedValues => {
+      const read: OpenedValues = { appVersion: 0, epoch: "", plain: [], missing: [] };
+      try {
+        openValues(this.core, org, app, wanted, minVersion, minEpoch, read);
+      } catch (e) {
+        wipeAll(read);
+        throw toPetsemError(e);
+      }
+      return read;
+    };
+    const release = (read: OpenedValues): ResolveResult => {
+      const secrets = read.plain.map((p) => {
+        const value = decodeUtf8(p.bytes);
+        wipe(p.bytes);
+        return { name: p.name, version: p.version, value };
+      });
+      return { app_version: read.appVersion, epoch: read.epoch, secrets, missing: read.missing };
+    };
+    if (this.staging === null) return release(run());
+    this.staging.call = {
+      op: "resolve",
+      org,
+      app,
+      mutation: false,
+      version: minVersion,
+      ...(wanted === null || wanted.length === 0 ? {} : { names: wanted }),
+      run,
+      release: (done) => release(done as OpenedValues),
+      discard: (done) => wipeAll(done as OpenedValues),
+    };
+    return undefined as unknown as ResolveResult;
   }
 
   /** The current app version (0 for an app never written). */

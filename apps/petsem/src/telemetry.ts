@@ -9,16 +9,24 @@
  *   token, secret name or value, argument or client key.
  * - **Metrics** (prom-client, a registry of petsem's own): `petsem_rpc_requests_total{op,outcome}`,
  *   `petsem_rpc_duration_seconds{op,outcome}`, `petsem_rpc_rejected_total{reason}`,
- *   `petsem_db_size_bytes`, Node process metrics. Labels are only op, outcome and reason from
- *   bounded sets: never an org, app, nonce, user, secret name or key. Served by
- *   `startMetricsServer` on PETSEM_METRICS_HOST:PETSEM_METRICS_PORT (unset port: no listener).
+ *   `petsem_db_size_bytes`, `petsem_audit_lag_seconds` (age of the audit log's last checkpoint),
+ *   `petsem_litestream_lag_seconds` (time since Litestream last shipped; NaN when not running),
+ *   `tkdb_client_feed_lag_seconds` (petsem's follower of tkdb's revocation feed: seconds since its
+ *   last successful poll started, +Inf before the first), Node process metrics. Labels are only
+ *   op, outcome and reason from bounded sets: never an org, app, nonce, user, secret name or key.
+ *   Served by `startMetricsServer` on PETSEM_METRICS_HOST:PETSEM_METRICS_PORT (unset port: no
+ *   listener).
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { statSync } from "node:fs";
 import type { NoiseOp, NoiseServerEvent } from "@tkdb/noise";
 import {
+  auditCheckpointAgeSeconds,
   createServiceMetrics,
   type Env,
+  type LitestreamLag,
+  litestreamLag,
+  registerVerifierMetrics,
   type ServiceMetrics,
   startTracing,
   type Tracing,
@@ -34,6 +42,8 @@ export const PETSEM_OPS = [
   "unset",
   "list",
   "rollback",
+  "deploy",
+  "history",
   "resolve",
   "session",
 ] as const;
@@ -56,6 +66,12 @@ export interface PetsemTelemetryOptions {
   tracing?: Tracing;
   /** The database file, for petsem_db_size_bytes. */
   dbFile?: string;
+  /** The audit log's directory, for petsem_audit_lag_seconds (its checkpoint sidecar's age). */
+  auditDir?: string;
+  /** Litestream's log watcher (watchLitestream); without it petsem_litestream_lag_seconds is NaN. */
+  litestream?: Pick<LitestreamLag, "seconds">;
+  /** The follower of tkdb's revocation feed, for tkdb_client_feed_lag_seconds. */
+  feed?: { feedLagSeconds(): number } | null;
   /** A trace export failed (the collector is down): log it, nothing more. */
   onError?: (err: unknown) => void;
 }
@@ -84,6 +100,11 @@ export function petsemTelemetry(opts: PetsemTelemetryOptions = {}): PetsemTeleme
   const metrics = createServiceMetrics({ service: "petsem", ops: PETSEM_OPS });
   const { dbFile } = opts;
   if (dbFile !== undefined) metrics.hooks.dbSizeBytes(() => dbSizeBytes(dbFile));
+  const { auditDir, litestream, feed } = opts;
+  if (auditDir !== undefined) metrics.hooks.auditLagSeconds(() => auditCheckpointAgeSeconds(auditDir));
+  // Registered even without Litestream: NaN says "not replicating here", an absent series says nothing.
+  metrics.hooks.litestreamLagSeconds(() => litestream?.seconds());
+  if (feed !== undefined && feed !== null) registerVerifierMetrics(metrics, feed);
   const requestStart = new AsyncLocalStorage<number>();
   return {
     metrics,
@@ -106,6 +127,21 @@ export function petsemTelemetry(opts: PetsemTelemetryOptions = {}): PetsemTeleme
       );
     },
     inRequest: (fn) => requestStart.run(performance.now(), fn),
+  };
+}
+
+/** What startPetsem hands the telemetry besides the RPCs: the tkdb feed and Litestream's log. */
+export type Watch = Pick<PetsemTelemetryOptions, "feed" | "litestream">;
+
+/** Times Litestream's shipped segments (for the lag gauge), passing each line on to `onLog`. */
+export function watchLitestream(onLog?: (line: string) => void): LitestreamLag {
+  const lag = litestreamLag();
+  return {
+    onLog(line) {
+      lag.onLog(line);
+      onLog?.(line);
+    },
+    seconds: lag.seconds,
   };
 }
 

@@ -14,6 +14,13 @@
  * The set of revoked nonces is kept in memory for the life of the process (petsem re-reads the
  * feed from the beginning at start); past `maxRevoked` ids the feed stops counting as fresh rather
  * than forget one (fail closed).
+ *
+ * A tkdb replica that cannot hear its primary answers `stale`: a failed poll, like an unreachable
+ * tkdb, so past `failClosedAfterMs` resolve is refused. tkdb's cursor is a sequence within a feed
+ * epoch (a new one at every restore, failover or primary start, after which sequences may be
+ * reused): a page naming another epoch than the cursor's resets the cursor and the poll re-reads
+ * the feed from the beginning; the revoked set is kept. Worst case, a revocation at tkdb's primary
+ * reaches resolve here within tkdb's heartbeat interval + its staleness bound + `failClosedAfterMs`.
  */
 import type { RevocationPage } from "@tkdb/client";
 
@@ -30,6 +37,11 @@ export interface TkdbFeedOptions {
   readonly now?: () => number;
   /** most revoked ids held before failing closed; default 1 000 000 */
   readonly maxRevoked?: number;
+  /**
+   * a page from a tkdb replica whose primary heartbeat is older than this is a failed poll,
+   * whatever the replica's own bound says; default 10 000 (tkdb's default bound)
+   */
+  readonly maxReplicationAgeMs?: number;
   /** called (with no detail that could hold a secret) when a poll fails */
   readonly onError?: (message: string) => void;
 }
@@ -51,6 +63,10 @@ export class TkdbRevocationFeed implements UserRevocations {
   private readonly now: () => number;
   private readonly maxRevoked: number;
   private cursor: string | undefined;
+  /** The tkdb feed epoch the cursor belongs to (undefined until tkdb names one). */
+  private epoch: string | undefined;
+  /** How many times a new epoch reset the cursor. */
+  epochResets = 0;
   private lastOkStart = Number.NEGATIVE_INFINITY;
   private overflow = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -68,6 +84,16 @@ export class TkdbRevocationFeed implements UserRevocations {
   /** Whether a poll succeeded recently enough for the revoked set to be trusted. */
   fresh(): boolean {
     return !this.overflow && this.now() - this.lastOkStart <= this.opts.failClosedAfterMs;
+  }
+
+  /**
+   * Seconds since the last successful poll started (what `failClosedAfterMs` is compared with), for
+   * the `tkdb_client_feed_lag_seconds` gauge; Infinity before the first one or once the revoked
+   * set overflowed (never fresh again).
+   */
+  feedLagSeconds(): number {
+    if (this.overflow || !Number.isFinite(this.lastOkStart)) return Number.POSITIVE_INFINITY;
+    return Math.max(0, this.now() - this.lastOkStart) / 1000;
   }
 
   status(nonceId: string): "ok" | "revoked" | "stale" {
@@ -98,6 +124,17 @@ export class TkdbRevocationFeed implements UserRevocations {
     this.timer = undefined;
   }
 
+  /** Records a page's epoch; a different one than the cursor's resets the cursor (returns true). */
+  private newEpoch(epoch: string | undefined): boolean {
+    if (epoch === undefined || epoch === "") return false;
+    const before = this.epoch;
+    this.epoch = epoch;
+    if (before === undefined || before === epoch) return false;
+    this.cursor = undefined;
+    this.epochResets++;
+    return true;
+  }
+
   /** One poll of every page since the cursor. Returns whether it succeeded. */
   poll(): Promise<boolean> {
     this.polling ??= this.pollOnce().finally(() => {
@@ -118,6 +155,11 @@ export class TkdbRevocationFeed implements UserRevocations {
           }
           this.revoked.add(id);
         }
+        if (this.newEpoch(r.replication?.epoch)) continue; // read again from the beginning
+        const rep = r.replication;
+        const maxAge = this.opts.maxReplicationAgeMs ?? 10_000;
+        if (rep !== undefined && !rep.primary && !(rep.ageMs >= 0 && rep.ageMs <= maxAge))
+          throw new Error("the tkdb replica is too far behind its primary");
         const more = r.nonces.length > 0 && r.cursor !== this.cursor;
         this.cursor = r.cursor;
         if (!more) {

@@ -85,6 +85,12 @@ export interface PetsemCaveatKit {
 
 export interface PetsemAuthorityOptions {
   readonly rootKey: Uint8Array;
+  /**
+   * The signing keys as they are now (store/token-keys.ts; asked on every call, so `petsem token
+   * key rotate|retire` take effect without a restart): the newest signs, the others still verify.
+   * Absent: `rootKey` alone.
+   */
+  readonly signingKeys?: () => { signing: Uint8Array; verifying: readonly Uint8Array[] };
   readonly location: string;
   readonly tkdbLocation: string;
   /** null: reader tokens cannot be minted and resolve is refused */
@@ -129,6 +135,8 @@ export class PetsemAuthority implements Authorizer {
   private readonly kid: Uint8Array;
   private readonly now: () => number;
   private readonly trusted3Ps: ReadonlyMap<string, readonly Uint8Array[]>;
+  /** key ids of the keys `signingKeys` hands out (cached per key object) */
+  private readonly kids = new WeakMap<Uint8Array, Uint8Array>();
 
   constructor(private readonly opts: PetsemAuthorityOptions) {
     if (!(opts.rootKey instanceof Uint8Array) || opts.rootKey.length !== 32) {
@@ -142,14 +150,34 @@ export class PetsemAuthority implements Authorizer {
     );
   }
 
+  /** The signing key first, then the keys that still verify, each with its key id. */
+  private keySet(): { key: Uint8Array; kid: Uint8Array }[] {
+    if (this.opts.signingKeys === undefined) return [{ key: this.rootKey, kid: this.kid }];
+    const { signing, verifying } = this.opts.signingKeys();
+    return [signing, ...verifying].map((key) => {
+      let kid = this.kids.get(key);
+      if (kid === undefined) {
+        kid = kidForKey(key);
+        this.kids.set(key, kid);
+      }
+      return { key, kid };
+    });
+  }
+
+  /** The key whose id the token's nonce names, if it still verifies here. */
+  private keyFor(kid: Uint8Array): Uint8Array | undefined {
+    return this.keySet().find((k) => constantTimeEqual(k.kid, kid))?.key;
+  }
+
   private mint(caveats: Caveat[], o: MintOptions): Macaroon {
+    const signer = this.keySet()[0] as { key: Uint8Array; kid: Uint8Array };
     const cavs = [...caveats];
     if (o.org !== undefined) cavs.push(this.opts.kit.secretScope(o.org, o.app ?? 0n));
     else if (o.app !== undefined) throw new PetsemError("invalid_request", "an app scope needs an org");
     if (o.ttlSeconds !== undefined) cavs.push(ValidityWindow.fromNow(o.ttlSeconds, new Date(this.now()), 60));
     return Macaroon.mint({
-      key: this.rootKey,
-      kid: this.kid,
+      key: signer.key,
+      kid: signer.kid,
       location: this.opts.location,
       caveats: cavs,
       registry: this.opts.kit.registry,
@@ -184,7 +212,8 @@ export class PetsemAuthority implements Authorizer {
     } catch (e) {
       throw e instanceof PetsemError ? e : unauthorized(e);
     }
-    if (!constantTimeEqual(perm.nonce.kid, this.kid)) throw unauthorized();
+    const rootKey = this.keyFor(perm.nonce.kid);
+    if (rootKey === undefined) throw unauthorized();
     // Before any other work: a revoked token (any attenuation of it shares its nonce) is dead.
     if (this.opts.revokedTokens.isRevoked(perm.nonce.encode())) {
       throw new PetsemError("unauthorized", "petsem token revoked");
@@ -192,13 +221,13 @@ export class PetsemAuthority implements Authorizer {
 
     let verified: Caveat[];
     try {
-      verified = perm.verify(this.rootKey, {
+      verified = perm.verify(rootKey, {
         discharges,
         registry: this.opts.kit.registry,
         trusted3Ps: this.trusted3Ps,
       });
     } catch (e) {
-      if (e instanceof MacaroonError) throw unauthorized(e);
+      if (e instanceof MacaroonError) throw this.missingDischarge(ops, perm, discharges) ?? unauthorized(e);
       throw e;
     }
     const kit = this.opts.kit;
@@ -211,11 +240,31 @@ export class PetsemAuthority implements Authorizer {
       throw e;
     }
     const actor = `token:${hex(perm.nonce.rnd)}`;
-    if (!ops.includes("resolve")) return { actor };
+    const token = { nonce: base64Encode(perm.nonce.encode()), tail: perm.unsafeTail() };
+    if (!ops.includes("resolve")) return { actor, token };
     const discharge = this.tkdbDischarge(perm, discharges);
     const who = this.principal(verified, org);
     this.checkNotRevokedAtTkdb(who.tokenNonceId);
-    return { actor, principal: { ...who.audit, discharge: base64Encode(discharge.nonce.encode()) } };
+    return { actor, token, principal: { ...who.audit, discharge: base64Encode(discharge.nonce.encode()) } };
+  }
+
+  /**
+   * A resolve whose token failed verification because its tkdb caveat came without a discharge (a
+   * reader token sent alone, the usual mistake at boot) is refused saying so, not as "no valid token".
+   */
+  private missingDischarge(
+    ops: readonly PetsemOp[],
+    perm: Macaroon,
+    discharges: Macaroon[],
+  ): PetsemError | undefined {
+    if (!ops.includes("resolve")) return undefined;
+    const tickets = perm.thirdPartyTickets().get(this.opts.tkdbLocation) ?? [];
+    const discharged = (t: Uint8Array) => discharges.some((d) => constantTimeEqual(d.nonce.kid, t));
+    if (tickets.length === 0 || tickets.every(discharged)) return undefined;
+    return new PetsemError(
+      "unauthorized",
+      "a tkdb discharge is missing: resolve takes the reader token with tkdb's discharge of its third-party caveat",
+    );
   }
 
   /**
@@ -328,7 +377,7 @@ export class PetsemAuthority implements Authorizer {
         throw new PetsemError("invalid_request", "--nonce is not an encoded token nonce", { cause: e });
       }
     }
-    if (nonce.proof || !constantTimeEqual(nonce.kid, this.kid)) {
+    if (nonce.proof || this.keyFor(nonce.kid) === undefined) {
       throw new PetsemError("invalid_request", "not a token of this petsem (key id differs)");
     }
     return nonce.encode();

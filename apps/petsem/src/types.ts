@@ -26,6 +26,12 @@ export interface SecretChange {
   changed: boolean;
 }
 
+/** What every mutation's result carries beside its own fields (store/epochs.ts). */
+export interface Epoched {
+  /** the epoch the app version was written in: a restore or promotion mints a new one */
+  epoch: string;
+}
+
 export interface SetResult {
   app_version: number;
   changed: boolean;
@@ -36,19 +42,27 @@ export interface ListRequest {
   readonly org: bigint;
   readonly app: bigint;
   readonly minVersion?: number;
+  /** the epoch `minVersion` was issued in (store/epochs.ts); absent: the current epoch */
+  readonly minEpoch?: string;
 }
 
 export interface SecretMeta {
   name: string;
   digest: string;
   version: number;
+  /** the app version this secret's current version was written at (compare with `deployed`) */
+  app_version: number;
   created_at: string;
   updated_at: string;
 }
 
 export interface ListResult {
   app_version: number;
+  /** the epoch of `app_version`: a restore or promotion mints a new one (store/epochs.ts) */
+  epoch: string;
   secrets: SecretMeta[];
+  /** the app's deploy record (`deploy`), or null: never deployed */
+  deployed: DeployRecord | null;
 }
 
 export interface RollbackRequest {
@@ -73,6 +87,8 @@ export interface ResolveRequest {
   /** null/undefined = every live secret of the app */
   readonly names?: readonly string[] | null;
   readonly minVersion: number;
+  /** the epoch `minVersion` was issued in (store/epochs.ts); absent: the current epoch */
+  readonly minEpoch?: string;
 }
 
 export interface ResolvedSecret {
@@ -83,6 +99,7 @@ export interface ResolvedSecret {
 
 export interface ResolveResult {
   app_version: number;
+  epoch: string;
   secrets: ResolvedSecret[];
   /** requested names that have no live value */
   missing: string[];
@@ -97,4 +114,47 @@ export interface CallContext {
   readonly principal?: Readonly<Record<string, string>>;
   /** enables replay protection for mutating calls */
   readonly idempotency?: { readonly clientKey: string; readonly rid: string };
+}
+
+export interface DeployRequest {
+  readonly org: bigint;
+  readonly app: bigint;
+  /** the app version the next boot must reach; default: the app's current version */
+  readonly minVersion?: number;
+}
+
+export interface DeployRecord {
+  min_version: number;
+  deployed_at: string;
+}
+
+export interface DeployResult extends DeployRecord {
+  app_version: number;
+  /** false: the record already said this */
+  changed: boolean;
+}
+
+export interface HistoryRequest {
+  readonly org: bigint;
+  readonly app: bigint;
+  readonly name: string;
+}
+
+export interface HistoryEntry {
+  version: number;
+  app_version: number;
+  created_at: string;
+  /** an unset */
+  deleted: boolean;
+  /** the version's random fingerprint (null for an unset); unrelated to the value */
+  digest: string | null;
+}
+
+export interface HistoryResult {
+  app_version: number;
+  name: string;
+  current_version: number;
+  live: boolean;
+  /** newest first; only the versions petsem still keeps */
+  versions: HistoryEntry[];
 }

@@ -119,11 +119,19 @@ describe("petsem CLI (in-process)", () => {
     expect(existsSync(file)).toBe(false);
     for (const argv of [
       ["token", "revoke", "--nonce", "AAAA"],
+      ["audit", "verify", "--legacy"],
+      ["audit", "export", "--legacy"],
+    ]) {
+      const r = await petsem(argv, env);
+      expect([r.code, /no petsem database at \S*petsem\.db/.test(r.err)], argv.join(" ")).toEqual([1, true]);
+    }
+    // the audit commands read the file log (PETSEM_AUDIT_DIR): none there is refused, nothing created
+    for (const argv of [
       ["audit", "verify"],
       ["audit", "export"],
     ]) {
       const r = await petsem(argv, env);
-      expect([r.code, /no petsem database at \S*petsem\.db/.test(r.err)], argv.join(" ")).toEqual([1, true]);
+      expect([r.code, /no audit log at /.test(r.err)], argv.join(" ")).toEqual([1, true]);
     }
     expect(existsSync(file)).toBe(false);
     const created = await petsem(["token", "mint", "--writer", "--org=5", "--init"], env);
@@ -169,7 +177,8 @@ describe("petsem CLI (in-process)", () => {
     expect([verified.code, JSON.parse(verified.out).ok]).toEqual([0, true]);
     const exported = await petsem(["audit", "export", "petsem-test"], env);
     expect(exported.code).toBe(0);
-    expect(exported.out).toContain('"_index":"petsem-test"');
+    expect(exported.out).toMatch(/"_index":"petsem-test-\d{4}\.\d{2}\.\d{2}"/);
+    expect(exported.out).toContain('"op":"revoke"');
     expect(exported.out).not.toContain(writer);
     expect((await petsem(["audit", "export", "Bad Index"], env)).code).toBe(2);
   });
@@ -201,7 +210,7 @@ describe("petsem CLI (in-process)", () => {
       pattern: "IK",
       serverPublicKey: new Uint8Array(Buffer.from(info.noise_public_key, "hex")),
     });
-    expect(listed).toEqual({ app_version: 0, secrets: [] });
+    expect(listed).toMatchObject({ app_version: 0, secrets: [] });
     stop.abort();
     expect((await served).code).toBe(0);
   });

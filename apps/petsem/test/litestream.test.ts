@@ -340,7 +340,12 @@ describe("CLI serve with PETSEM_LITESTREAM_REPLICA", () => {
         });
         p.on("exit", resolve);
       });
-      expect(err).toBe("");
+      // Only the JSON log's info lines (listening, stopping, stopped): no warning or error.
+      const lines = err.split("\n").filter((l) => l !== "");
+      expect(
+        lines.map((l) => (JSON.parse(l) as { level: string }).level).every((l) => l === "info"),
+        err,
+      ).toBe(true);
       expect(code).toBe(0);
       expect(JSON.parse(out.split("\n")[0] as string).backup).toBe(replicaUrl);
       const gens = await generations(join(dir, "petsem.db"), replicaUrl);

@@ -4,11 +4,14 @@
  * only from tkdb's discharge) and the tkdb revocation feed that fails closed.
  */
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { segmentName, verify } from "@tkdb/audit";
 import { FlyioUserID, IsUser, ServiceTokenNonce, UserTokenNonce } from "@tkdb/caveats";
 import { base64Encode, type Caveat, dischargeTicket, Macaroon, Nonce, ValidityWindow } from "@tkdb/macaroon";
 import { describe, expect, it } from "vitest";
 import { petsemCaveatKit as kit } from "../src/caveat-kit.js";
+import { auditedRevoke } from "../src/cli-audit.js";
 import { isPetsemError } from "../src/errors.js";
 import { openPetsem } from "../src/server.js";
 import { type RevocationSource, TkdbRevocationFeed, type UserRevocations } from "../src/tkdb-feed.js";
@@ -86,7 +89,7 @@ describe("petsem token revocation (blacklist)", () => {
       const narrowed = Macaroon.fromStringUnverified(writer, { registry: kit.registry });
       narrowed.add(kit.secretScope(ORG, APP));
       expect(verdict(authority, `FlyV1 ${narrowed.toString()}`, "list")).toBe("ok");
-      const r = blacklist.revoke(authority.nonceToRevoke({ token: writer }), "cli:test");
+      const r = blacklist.revoke(authority.nonceToRevoke({ token: writer }));
       expect(r.revoked).toBe(true);
       expect(verdict(authority, `FlyV1 ${writer}`, "list")).toBe("unauthorized");
       expect(verdict(authority, `FlyV1 ${narrowed.toString()}`, "list")).toBe("unauthorized");
@@ -96,12 +99,12 @@ describe("petsem token revocation (blacklist)", () => {
       const id = base64Encode(
         Macaroon.fromStringUnverified(reader, { registry: kit.registry }).nonce.encode(),
       );
-      expect(blacklist.revoke(authority.nonceToRevoke({ nonce: id }), "cli:test")).toEqual({
+      expect(blacklist.revoke(authority.nonceToRevoke({ nonce: id }))).toEqual({
         nonce: id,
         revoked: true,
       });
       const url = Buffer.from(id, "base64").toString("base64url");
-      expect(blacklist.revoke(authority.nonceToRevoke({ nonce: url }), "cli:test").revoked).toBe(false);
+      expect(blacklist.revoke(authority.nonceToRevoke({ nonce: url })).revoked).toBe(false);
       expect(
         blacklist.isRevoked(Macaroon.fromStringUnverified(reader, { registry: kit.registry }).nonce.encode()),
       ).toBe(true);
@@ -110,20 +113,28 @@ describe("petsem token revocation (blacklist)", () => {
     }
   });
 
-  it("revocations are audited in the store's hash chain, naming the nonce and never the token", () => {
+  it("revocations are audited in the CLI's file log (intent, outcome), naming the nonce and never the token", async () => {
     const dir = tempDir();
-    const opened = openPetsem({ dataDir: dir, kek: newKek() });
+    const config = { dataDir: dir, kek: newKek() };
+    const opened = openPetsem(config);
     try {
       const writer = opened.authority.mintWriter();
-      const { nonce } = opened.blacklist.revoke(
-        opened.authority.nonceToRevoke({ token: writer }),
-        "cli:alice",
-      );
-      const rows = opened.store.auditLog().filter((r) => r.op === "revoke");
-      expect(rows.map((r) => r.kind)).toEqual(["intent", "outcome"]);
-      expect(JSON.parse(rows[0]?.detail ?? "{}")).toEqual({ nonce, actor: "cli:alice" });
-      expect(JSON.stringify(rows)).not.toContain(writer.slice(4, 40));
-      expect(opened.store.verifyAuditChain()).toMatchObject({ ok: true, count: 2 });
+      const bytes = opened.authority.nonceToRevoke({ token: writer });
+      const { nonce } = await auditedRevoke(config, opened, bytes, "alice");
+      const cliLog = join(dir, "audit", "cli");
+      expect(await verify(cliLog)).toMatchObject({ ok: true });
+      const lines = readFileSync(join(cliLog, segmentName(1)), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l.op === "revoke");
+      expect(lines.map((l) => [l.kind, l.outcome ?? null, l.actor, l.nonce])).toEqual([
+        ["intent", null, "cli:alice", nonce],
+        ["outcome", "ok", "cli:alice", nonce],
+      ]);
+      expect(JSON.stringify(lines)).not.toContain(writer.slice(4, 40));
+      // the old table is no longer written
+      expect(opened.store.auditLog()).toEqual([]);
     } finally {
       opened.close();
     }

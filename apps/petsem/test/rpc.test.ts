@@ -4,13 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FlyioUserID, UserTokenNonce } from "@tkdb/caveats";
 import { PetsemClient } from "@tkdb/client";
-import { base64Encode, dischargeTicket, Macaroon, Nonce, ValidityWindow } from "@tkdb/macaroon";
+import { dischargeTicket, Macaroon, Nonce, ValidityWindow } from "@tkdb/macaroon";
 import { type KeyPair, noiseCall, resolveBackend } from "@tkdb/noise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { petsemCaveatKit as kit } from "../src/caveat-kit.js";
 import type { BackendName } from "../src/crypto.js";
 import { type RunningPetsem, startPetsem } from "../src/server.js";
 import { base64Length } from "../src/validate.js";
+import { auditLines } from "./audit-lines.js";
 import { BACKENDS } from "./helpers.js";
 
 const TKDB = "https://api.fly.io/v1";
@@ -184,11 +185,18 @@ describe.each(BACKENDS)("petsem over HTTP/Noise (%s crypto): the token matrix", 
   it("tkdb's attestations on the discharge (the user) are recorded in the resolve audit", async () => {
     const header = discharge(reader, { attest: 1234n });
     await call("resolve", { token: header, org: ORG, app: APP, min_version: 0 });
-    const intents = petsem.store.auditLog().filter((r) => r.op === "resolve" && r.kind === "intent");
-    const detail = JSON.parse(intents.at(-1)?.detail ?? "{}");
-    expect(detail.actor).toMatch(/^token:[0-9a-f]{32}$/);
-    expect(detail).toMatchObject({ user: "1234", user_token: base64Encode(USER_NONCE) });
-    expect(detail.discharge).toEqual(expect.any(String));
+    await petsem.audit.log.flush();
+    const lines = auditLines(petsem.audit.log.dir).filter((l) => l.op === "resolve");
+    const intent = lines.filter((l) => l.kind === "intent").at(-1);
+    expect(intent?.actor).toMatch(/^noise:[A-Za-z0-9_-]{43}$/);
+    // the user, the reader token by nonce and tail hash, the discharge by the hash of its nonce
+    // (joins tkdb's discharge event, which names the user's token)
+    expect(intent).toMatchObject({ user: "1234", org: ORG, app: APP, version: 0 });
+    expect(intent?.tail_sha256_prefix).toMatch(/^[0-9a-f]{32}$/);
+    expect(intent?.parent_nonce).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(lines.find((l) => l.kind === "outcome" && l.intent_seq === intent?.seq)).toMatchObject({
+      outcome: "ok",
+    });
   });
 
   it("P12: the reader is refused without a discharge, with an expired one, or one for another org/app", async () => {

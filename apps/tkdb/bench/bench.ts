@@ -24,7 +24,7 @@ const h = await startTkdb({
   authLocation: AUTH_LOCATION,
   dischargeTtl: 60,
   thirdPartyKeys: new Map(),
-  log: () => {},
+  log: { write: () => {} },
 });
 const base = { url: h.url, serverPublicKey: h.publicKey };
 const sign = <T>(op: string, args: Record<string, unknown>) =>

@@ -1,15 +1,23 @@
 /**
  * The only file of tkdb that calls cryptography (token crypto lives in @tkdb/macaroon, Noise in
- * @tkdb/noise). Primitives, fixed: ChaCha20-Poly1305 (RFC 8439) with a random 96-bit nonce to
- * seal root keys under the key-encryption key (KEK), SHA-256 for the audit hash chain, a CSPRNG,
- * HKDF-SHA256 for subkeys of the KEK and HMAC-SHA256 for keyed fingerprints.
- * Two backends with the same interface: node:crypto ("native") and @noble ("noble").
+ * @tkdb/noise, KEK sealing in @tkdb/service's keyring). Primitives: a CSPRNG, SHA-256 for the
+ * audit hash chain, X25519 key pairs for keygen, constant-time comparison. Two backends with the
+ * same interface: node:crypto ("native") and @noble ("noble").
  *
- * Idempotency records (a duplicate request gets the stored result back) hold no cleartext: the
- * result is sealed under `HKDF(KEK, "tkdb/idempotency-seal/v1")` with AAD = client key ‖ rid ‖ op,
- * and the request is remembered by `HMAC(HKDF(KEK, "tkdb/idempotency-fingerprint/v1"), client key
- * ‖ rid ‖ op ‖ canonical args)`: an unkeyed hash of strip's arguments would be a hash of a token,
- * which anyone could confirm a guess against; a keyed one says nothing without the KEK.
+ * Everything tkdb keeps under the key-encryption key (KEK) is sealed by the shared keyring
+ * (packages/service, "Keyring"): one versioned format naming the KEK's key id, one HKDF subkey per
+ * purpose, and associated data binding each field to its table, column and row:
+ *
+ * | What | Purpose | Binding (table / column / row) |
+ * |---|---|---|
+ * | org root keys | `root-key` | `root_keys` / `sealed_key` / [org, root key id] |
+ * | idempotency results | `idempotency-result` | `idempotency` / `sealed_result` / [client key, rid, op] |
+ * | idempotency fingerprints | `idempotency-fingerprint` | keyed HMAC of [client key, rid, op, canonical args] |
+ * | the KEK check value | `kek-check` | `meta` row `kek_check` (which KEK the database is under) |
+ *
+ * Third-party keys (TKDB_TP_KEYS) are configuration, not stored. Root keys and the check value
+ * written at bea118d (tkdb's own ChaCha20-Poly1305 format) still open through the keyring's
+ * legacy openers; `tkdb kek rotate` rewraps them into the shared format.
  */
 import * as nodeCrypto from "node:crypto";
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
@@ -18,6 +26,15 @@ import { hmac as nobleHmac } from "@noble/hashes/hmac.js";
 import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
 import { randomBytes as nobleRandom } from "@noble/hashes/utils.js";
 import { getNative } from "@tkdb/noise";
+import {
+  type Binding,
+  constantTimeEqual,
+  isKeyringError,
+  type KekInfo,
+  type KeyId,
+  Keyring,
+  type LegacyFormat,
+} from "@tkdb/service";
 import { TkdbError } from "./errors.js";
 
 export interface Primitives {
@@ -34,7 +51,6 @@ export interface Primitives {
 }
 
 const TAG = 16;
-const NONCE = 12;
 
 export const native: Primitives = {
   name: "native",
@@ -72,99 +88,94 @@ export const backends: readonly Primitives[] = [native, noble];
 
 const enc = new TextEncoder();
 
-/** AAD binds a sealed root key to its org and kid: a row copied to another org fails to open. */
-function rootKeyAad(org: string, kid: Uint8Array): Uint8Array {
-  const o = enc.encode(`tkdb/root-key/v1\0${org}\0`);
-  const out = new Uint8Array(o.length + kid.length);
-  out.set(o);
-  out.set(kid, o.length);
-  return out;
+/** The configured KEKs: `TKDB_KEK` (current), `TKDB_KEK_NEXT`, `TKDB_KEK_RETIRED` (open only). */
+export interface KekConfig {
+  kek: Uint8Array;
+  kekNext?: Uint8Array | undefined;
+  kekRetired?: readonly Uint8Array[] | undefined;
 }
 
-function assertKek(kek: Uint8Array): void {
-  if (!(kek instanceof Uint8Array) || kek.length !== 32)
-    throw new TkdbError("config", "KEK must be 32 bytes");
-}
-
-export function sealRootKey(p: Primitives, kek: Uint8Array, org: string, kid: Uint8Array, key: Uint8Array) {
-  assertKek(kek);
-  const nonce = p.random(NONCE);
-  const ct = p.aeadSeal(kek, nonce, key, rootKeyAad(org, kid));
-  const out = new Uint8Array(NONCE + ct.length);
-  out.set(nonce);
-  out.set(ct, NONCE);
-  return out;
-}
-
-export function unsealRootKey(
-  p: Primitives,
-  kek: Uint8Array,
-  org: string,
-  kid: Uint8Array,
-  sealed: Uint8Array,
-): Uint8Array {
-  assertKek(kek);
+/** The keyring of a configuration (copies the keys). A malformed or repeated KEK is a `config` error. */
+export function createKeyring(c: KekConfig): Keyring {
   try {
-    return p.aeadOpen(kek, sealed.subarray(0, NONCE), sealed.subarray(NONCE), rootKeyAad(org, kid));
+    return Keyring.create({ current: c.kek, next: c.kekNext, retired: c.kekRetired ?? [] });
   } catch (cause) {
-    throw new TkdbError("corrupt", `root key of org ${org} does not open with this KEK`, { cause });
+    if (isKeyringError(cause)) throw new TkdbError("config", cause.message, { cause });
+    throw cause;
   }
 }
 
-const CHECK_AAD = enc.encode("tkdb/kek-check/v1");
-
-/** A value sealed under the KEK at first start; opening it later proves the KEK is the same one. */
-export function kekCheckValue(p: Primitives, kek: Uint8Array): Uint8Array {
-  assertKek(kek);
-  const nonce = p.random(NONCE);
-  const ct = p.aeadSeal(kek, nonce, new Uint8Array(0), CHECK_AAD);
-  const out = new Uint8Array(NONCE + ct.length);
-  out.set(nonce);
-  out.set(ct, NONCE);
-  return out;
+/** Where an org's root key lives: the AAD binds the blob to this org and root key id. */
+export function rootKeyAt(org: string, kid: Uint8Array): Binding {
+  return { table: "root_keys", column: "sealed_key", row: [org, kid] };
 }
 
-export function checkKek(p: Primitives, kek: Uint8Array, check: Uint8Array): boolean {
-  assertKek(kek);
+/** The bea118d format the `root_keys.sealed_key` column may still hold. */
+export function legacyRootKey(org: string, kid: Uint8Array): LegacyFormat {
+  return { format: "tkdb-root-key", org, kid };
+}
+
+/** The bea118d format of the `kek_check` meta row. */
+export const LEGACY_KEK_CHECK: LegacyFormat = { format: "tkdb-kek-check" };
+
+/** Seals an org root key under the KEK `sealKid` names (the one the database's check value names). */
+export function sealRootKey(ring: Keyring, sealKid: KeyId, org: string, kid: Uint8Array, key: Uint8Array) {
+  return ring.seal("root-key", key, rootKeyAt(org, kid), { kid: sealKid });
+}
+
+/** Opens an org root key sealed under any configured KEK, in the shared or the bea118d format. */
+export function unsealRootKey(ring: Keyring, org: string, kid: Uint8Array, sealed: Uint8Array): Uint8Array {
   try {
-    p.aeadOpen(kek, check.subarray(0, NONCE), check.subarray(NONCE), CHECK_AAD);
-    return true;
-  } catch {
-    return false;
+    return ring.openAny("root-key", sealed, rootKeyAt(org, kid), legacyRootKey(org, kid)).plaintext;
+  } catch (cause) {
+    throw new TkdbError("corrupt", `root key of org ${org} does not open with the configured KEKs`, {
+      cause,
+    });
+  }
+}
+
+/** A fresh check value under `kid` (default: the current KEK). */
+export function kekCheckValue(ring: Keyring, kid?: KeyId): Uint8Array {
+  return ring.checkValue(kid);
+}
+
+/** Which configured KEK a database's check value is under; `wrong_kek` when none opens it. */
+export function kekCheckRole(ring: Keyring, check: Uint8Array): KekInfo {
+  try {
+    return ring.checkRole(check, LEGACY_KEK_CHECK);
+  } catch (cause) {
+    throw new TkdbError(
+      "wrong_kek",
+      "no configured KEK (TKDB_KEK, TKDB_KEK_NEXT, TKDB_KEK_RETIRED) opens this database; nothing was changed",
+      { cause },
+    );
+  }
+}
+
+/** The KEK to seal with, given the check value read in the write's transaction. */
+export function sealingKid(ring: Keyring, check: Uint8Array): KeyId {
+  try {
+    return ring.sealingKid(check, LEGACY_KEK_CHECK);
+  } catch (cause) {
+    throw new TkdbError(
+      "wrong_kek",
+      isKeyringError(cause) ? cause.message : "this database's KEK cannot seal",
+      { cause },
+    );
   }
 }
 
 // ---- idempotency records: sealed results and keyed fingerprints --------------------------------
 
+/** What idempotency records are sealed with: the keyring and the KEK the database is under now. */
 export interface IdempotencyKeys {
-  /** ChaCha20-Poly1305 key for stored results. */
-  seal: Uint8Array;
-  /** HMAC-SHA256 key for request fingerprints. */
-  fingerprint: Uint8Array;
+  ring: Keyring;
+  /** reads the check value (inside the write transaction) and names the sealing KEK */
+  sealingKid(): KeyId;
 }
 
-/** The two subkeys of the KEK for idempotency records (HKDF-SHA256, distinct labels). */
-export function idempotencyKeys(p: Primitives, kek: Uint8Array): IdempotencyKeys {
-  assertKek(kek);
-  return {
-    seal: p.hkdfSha256(kek, enc.encode("tkdb/idempotency-seal/v1"), 32),
-    fingerprint: p.hkdfSha256(kek, enc.encode("tkdb/idempotency-fingerprint/v1"), 32),
-  };
-}
-
-/** NUL-separated, length-prefixed parts: no two different part lists share an encoding. */
-function framed(label: string, parts: readonly string[]): Uint8Array {
-  const chunks = [label, ...parts].map((x) => enc.encode(x));
-  const out = new Uint8Array(chunks.reduce((n, c) => n + 4 + c.length, 0));
-  const dv = new DataView(out.buffer);
-  let o = 0;
-  for (const c of chunks) {
-    dv.setUint32(o, c.length);
-    out.set(c, o + 4);
-    o += 4 + c.length;
-  }
-  return out;
-}
+/** First part of every fingerprinted list (the keyring frames each part, so lists never collide). */
+const FINGERPRINT_LABEL = "tkdb/idempotency-fingerprint/v2";
 
 /** Deepest nesting of request arguments that is fingerprinted; deeper is a typed refusal. */
 export const MAX_ARGS_DEPTH = 32;
@@ -188,45 +199,47 @@ export function canonicalJSON(v: unknown, depth = 0): string {
     .join(",")}}`;
 }
 
-/** Keyed fingerprint of (client key, rid, op, canonical args). */
+/**
+ * Keyed fingerprint of (client key, rid, op, canonical args) under the `idempotency-fingerprint`
+ * subkey of TKDB_KEK (it carries that KEK's id). Always the current KEK, not the sealing one:
+ * fingerprints cannot be recomputed by `kek rotate` (the arguments are not stored), so they stay
+ * under TKDB_KEK through the rotation and change only when TKDB_KEK_NEXT is promoted (a retry
+ * across that restart is refused with idempotency_mismatch, never run twice). `_p` is kept for
+ * the callers' signature.
+ */
 export function requestFingerprint(
-  p: Primitives,
+  _p: Primitives,
   keys: IdempotencyKeys,
   clientKey: string,
   rid: string,
   op: string,
   args: unknown,
 ): Uint8Array {
-  return p.hmacSha256(
-    keys.fingerprint,
-    framed("tkdb/idempotency-fingerprint/v1", [clientKey, rid, op, canonicalJSON(args)]),
-  );
+  const canonical = canonicalJSON(args);
+  return keys.ring.fingerprint([FINGERPRINT_LABEL, clientKey, rid, op, canonical]);
 }
 
-/** Seals a result (its JSON text) under the seal subkey, bound to client key, rid and op. */
+/** Where a result lives: bound to its client key, rid and op. */
+export function idempotencyResultAt(clientKey: string, rid: string, op: string): Binding {
+  return { table: "idempotency", column: "sealed_result", row: [clientKey, rid, op] };
+}
+
+/** Seals a result (its JSON text), bound to client key, rid and op. */
 export function sealResult(
-  p: Primitives,
+  _p: Primitives,
   keys: IdempotencyKeys,
   clientKey: string,
   rid: string,
   op: string,
   json: string,
 ): Uint8Array {
-  const nonce = p.random(NONCE);
-  const ct = p.aeadSeal(
-    keys.seal,
-    nonce,
-    enc.encode(json),
-    framed("tkdb/idempotency-seal/v1", [clientKey, rid, op]),
-  );
-  const out = new Uint8Array(NONCE + ct.length);
-  out.set(nonce);
-  out.set(ct, NONCE);
-  return out;
+  return keys.ring.seal("idempotency-result", enc.encode(json), idempotencyResultAt(clientKey, rid, op), {
+    kid: keys.sealingKid(),
+  });
 }
 
 export function openResult(
-  p: Primitives,
+  _p: Primitives,
   keys: IdempotencyKeys,
   clientKey: string,
   rid: string,
@@ -234,16 +247,43 @@ export function openResult(
   sealed: Uint8Array,
 ): string {
   try {
-    const plain = p.aeadOpen(
-      keys.seal,
-      sealed.subarray(0, NONCE),
-      sealed.subarray(NONCE),
-      framed("tkdb/idempotency-seal/v1", [clientKey, rid, op]),
-    );
+    const plain = keys.ring.open("idempotency-result", sealed, idempotencyResultAt(clientKey, rid, op));
     return new TextDecoder("utf-8", { fatal: true }).decode(plain);
   } catch (cause) {
-    throw new TkdbError("corrupt", "a stored idempotency record does not open with this KEK", { cause });
+    throw new TkdbError("corrupt", "a stored idempotency record does not open with the configured KEKs", {
+      cause,
+    });
   }
+}
+
+/**
+ * The same sealing in the shape of @tkdb/audit's `IdempotencyCrypto` (its `idempotency_records`
+ * table): the record's AAD (client key, rid, op) is the row of the binding; results are sealed
+ * under the KEK the check value names (rewrapped by `kek rotate`), fingerprints under TKDB_KEK
+ * (see requestFingerprint).
+ */
+export function idempotencyCrypto(keys: IdempotencyKeys): {
+  fingerprint(op: string, canonicalArgs: string): Uint8Array;
+  seal(plaintext: Uint8Array, aad: Uint8Array): Uint8Array;
+  open(sealed: Uint8Array, aad: Uint8Array): Uint8Array | null;
+} {
+  const at = (aad: Uint8Array): Binding => ({
+    table: "idempotency_records",
+    column: "sealed_result",
+    row: [aad],
+  });
+  return {
+    fingerprint: (op, canonicalArgs) => keys.ring.fingerprint([FINGERPRINT_LABEL, op, canonicalArgs]),
+    seal: (plaintext, aad) =>
+      keys.ring.seal("idempotency-result", plaintext, at(aad), { kid: keys.sealingKid() }),
+    open: (sealed, aad) => {
+      try {
+        return keys.ring.open("idempotency-result", sealed, at(aad));
+      } catch {
+        return null;
+      }
+    },
+  };
 }
 
 export function randomBytes(n: number, p: Primitives = native): Uint8Array {
@@ -261,7 +301,5 @@ export function x25519KeyPair(): { publicKey: Uint8Array; secretKey: Uint8Array 
   return nc.generateKeyPair();
 }
 
-/** Constant-time equality on bytes. */
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && nodeCrypto.timingSafeEqual(a, b);
-}
+/** Constant-time equality on bytes (the shared one of @tkdb/service). */
+export const bytesEqual: (a: Uint8Array, b: Uint8Array) => boolean = constantTimeEqual;

@@ -13,17 +13,25 @@
  * | TKDB_DATA_DIR | folder of tkdb.db | ./data/tkdb |
  * | TKDB_NOISE_KEY or TKDB_NOISE_KEY_FILE | X25519 static private key | required (serve) |
  * | TKDB_KEK or TKDB_KEK_FILE | key-encryption key for root keys | required |
+ * | TKDB_KEK_NEXT or TKDB_KEK_NEXT_FILE | the next KEK: set on every node before `tkdb kek rotate` (opens; seals once rotated) | — |
+ * | TKDB_KEK_RETIRED or TKDB_KEK_RETIRED_FILE | retired KEKs (comma/space list), open only, kept for the backup window | — |
  * | TKDB_SIGN_CLIENTS | comma list of signing clients `<public key>:<op>+<op>…` (ops among org_create, mint, revoke, strip); a bare key (the old form) may call every op, with a warning at start | empty |
  * | TKDB_TP_KEYS (or _FILE) | comma list of `location=key` shared with third parties: the auth service (at TKDB_AUTH_LOCATION) and petsem (at TKDB_LOCATION) | empty |
  * | TKDB_LOCATION | permission-token location (and tkdb's own 3P location) | https://api.fly.io/v1 |
  * | TKDB_AUTH_LOCATION | location of the auth service's 3P caveat (stripped by `strip`) | https://api.fly.io/aaa/v1 |
  * | TKDB_DISCHARGE_TTL | lifetime of a discharge from `discharge`: 60, 60s, 2m (1 s..5 m, whole seconds) | 60s |
  * | TKDB_LITEFS_DIR | LiteFS mount (its `.primary` file marks a replica) | — |
+ * | TKDB_AUDIT_DIR | this node's append-only audit log (on Fly: on the volume, outside the LiteFS mount); local admin commands write `<dir>/cli` | <data dir>/audit |
+ * | TKDB_AUDIT_NODE | the node's name in its audit events | FLY_MACHINE_ID, else the host name |
  * | TKDB_LITESTREAM_CONFIG | litestream.yml; when set, `serve` runs Litestream replicate | — |
+ * | TKDB_REPLICA | read-only replica: opens the database read-only, refuses mutations (`not_primary`) | false |
+ * | TKDB_STALE_AFTER_MS | a replica whose last primary heartbeat is older answers `stale` (bare number: ms) | 10s |
+ * | TKDB_HEARTBEAT_MS | how often the primary writes its heartbeat (bare number: ms) | 1s |
  * | TKDB_URL, TKDB_SERVER_PUBLIC_KEY, TKDB_CLIENT_KEY(_FILE) | the CLI's online commands | http://127.0.0.1:7401 |
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import {
+  bool,
   type ConfigOf,
   type ConfigSpec,
   defineConfig,
@@ -32,6 +40,7 @@ import {
   host,
   KindError,
   key32,
+  type LogStream,
   locationKeys,
   otelEnv,
   otelVariables,
@@ -70,7 +79,17 @@ export interface SignClient {
 /** What the token service and the local admin commands need (no listener, no Noise key). */
 export type ServiceConfig = Pick<
   TkdbConfig,
-  "dbPath" | "kek" | "location" | "authLocation" | "dischargeTtl" | "thirdPartyKeys" | "litefsDir"
+  | "dbPath"
+  | "auditDir"
+  | "auditNode"
+  | "kek"
+  | "kekNext"
+  | "kekRetired"
+  | "location"
+  | "authLocation"
+  | "dischargeTtl"
+  | "thirdPartyKeys"
+  | "litefsDir"
 >;
 
 export interface TkdbConfig {
@@ -83,8 +102,16 @@ export interface TkdbConfig {
   /** The OTEL_* variables (otelEnv) for tracing; absent or without an endpoint: tracing off. */
   otel?: Env;
   dbPath: string;
+  /** TKDB_AUDIT_DIR: this node's audit log (default: `audit` beside the database). */
+  auditDir?: string;
+  /** TKDB_AUDIT_NODE (else FLY_MACHINE_ID, else the host name): the node's name in its events. */
+  auditNode?: string;
   noiseSecretKey: Uint8Array;
   kek: Uint8Array;
+  /** TKDB_KEK_NEXT: opens, and seals once `tkdb kek rotate` has moved the database onto it. */
+  kekNext?: Uint8Array | undefined;
+  /** TKDB_KEK_RETIRED: open only (restores of backups made before a rotation). */
+  kekRetired?: Uint8Array[] | undefined;
   /** Signing clients; a bare key is the old form (every op, with a warning at start). */
   signClients: (SignClient | Uint8Array)[];
   /** Permission-token location (also the location of discharges tkdb issues). */
@@ -96,8 +123,14 @@ export interface TkdbConfig {
   thirdPartyKeys: Map<string, Uint8Array>;
   litefsDir?: string;
   litestreamConfig?: string;
-  /** Structured log sink; default: JSON lines on stderr. */
-  log?: (line: Record<string, unknown>) => void;
+  /** TKDB_REPLICA: a read-only replica of the primary's database (see replication.ts). */
+  replica?: boolean;
+  /** TKDB_STALE_AFTER_MS: past this heartbeat age a replica answers `stale` (default 10 s). */
+  staleAfterMs?: number;
+  /** TKDB_HEARTBEAT_MS: the primary's heartbeat interval (default 1 s). */
+  heartbeatMs?: number;
+  /** Where the JSON-lines log goes (@tkdb/service createLogger); default: stderr. */
+  log?: LogStream;
 }
 
 export const dataDir = string("TKDB_DATA_DIR", { default: "./data/tkdb", doc: "folder of tkdb.db" });
@@ -168,14 +201,56 @@ const signClients: Var<SignClient[], false> = {
   __optional: false,
 };
 
+/**
+ * The KEKs besides TKDB_KEK (infra/KEYS.md, "KEK rotation"): the next one, set on every node
+ * before `tkdb kek rotate`, and the retired ones, open only, kept for the backup window.
+ */
+export const kekNext = key32("TKDB_KEK_NEXT", {
+  doc: "the next KEK: set on every node before `tkdb kek rotate`; promoted to TKDB_KEK after it",
+});
+const retiredKeys = key32("TKDB_KEK_RETIRED", { doc: "" });
+export const kekRetired: Var<Uint8Array[], false> = {
+  ...retiredKeys,
+  kind: "list of key32",
+  doc: "retired KEKs (comma or space separated), open only: kept while backups sealed under them exist",
+  default: [],
+  defaultText: "none",
+  parse: (text) =>
+    text
+      .split(/[\s,]+/)
+      .filter((t) => t !== "")
+      .map((t, i) => {
+        try {
+          return parseKey32(t);
+        } catch (e) {
+          throw e instanceof KindError ? new KindError(`item ${i} ${e.message}`) : e;
+        }
+      }),
+  __optional: false,
+};
+
 /** Where the database is: every command that opens it. */
-export const storeEnv = defineConfig({ dataDir, litefsDir });
+const auditDir = string("TKDB_AUDIT_DIR", {
+  doc: "this node's append-only audit log (default <data dir>/audit; on Fly outside the LiteFS mount)",
+});
+const auditNode = string("TKDB_AUDIT_NODE", {
+  doc: "the node's name in its audit events (default FLY_MACHINE_ID)",
+});
+const flyMachineId = string("FLY_MACHINE_ID", { doc: "set by Fly: the default audit node name" });
+
+/** Where the database and the audit log are: every command that opens either. */
+export const storeEnv = defineConfig({ dataDir, litefsDir, auditDir });
 
 /** The token service: serve and the local admin commands. */
 export const serviceEnv = defineConfig({
   dataDir,
   litefsDir,
+  auditDir,
+  auditNode,
+  flyMachineId,
   kek: key32("TKDB_KEK", { required: true, doc: "key-encryption key for the org root keys" }),
+  kekNext,
+  kekRetired,
   location: url("TKDB_LOCATION", {
     default: DEFAULT_LOCATION,
     doc: "permission-token location (and tkdb's 3P location)",
@@ -201,6 +276,24 @@ export const serveEnv = defineConfig({
   noiseKey: key32("TKDB_NOISE_KEY", { required: true, doc: "X25519 static private key of the Noise server" }),
   signClients,
   litestreamConfig,
+  replica: bool("TKDB_REPLICA", {
+    default: false,
+    doc: "read-only replica: opens the database read-only and refuses mutations with not_primary",
+  }),
+  staleAfterMs: duration("TKDB_STALE_AFTER_MS", {
+    default: 10_000,
+    min: 1_000,
+    max: 600_000,
+    bareUnit: "ms",
+    doc: "a replica whose last primary heartbeat is older than this answers stale",
+  }),
+  heartbeatMs: duration("TKDB_HEARTBEAT_MS", {
+    default: 1_000,
+    min: 100,
+    max: 60_000,
+    bareUnit: "ms",
+    doc: "how often the primary writes its heartbeat (keep it well under TKDB_STALE_AFTER_MS)",
+  }),
   ...otelEnv,
 });
 
@@ -228,6 +321,11 @@ function parse<S extends ConfigSpec>(spec: S, env: Env, warn?: (w: string) => vo
   return values;
 }
 
+/** The audit log's folder: TKDB_AUDIT_DIR, else `audit` beside the database. */
+export function auditDirOf(c: { readonly dbPath: string; readonly auditDir?: string | undefined }): string {
+  return c.auditDir ?? join(dirname(c.dbPath), "audit");
+}
+
 export function dbPathOf(values: { readonly dataDir: string }): string {
   return join(values.dataDir, "tkdb.db");
 }
@@ -236,12 +334,17 @@ export function serviceConfigFrom(v: ConfigOf<typeof serviceEnv>): ServiceConfig
   const cfg: ServiceConfig = {
     dbPath: dbPathOf(v),
     kek: v.kek,
+    kekNext: v.kekNext,
+    kekRetired: v.kekRetired,
     location: v.location,
     authLocation: v.authLocation,
     dischargeTtl: v.dischargeTtl,
     thirdPartyKeys: v.thirdPartyKeys,
   };
   if (v.litefsDir !== undefined) cfg.litefsDir = v.litefsDir;
+  cfg.auditDir = auditDirOf({ dbPath: cfg.dbPath, auditDir: v.auditDir });
+  const node = v.auditNode ?? v.flyMachineId;
+  if (node !== undefined) cfg.auditNode = node;
   return cfg;
 }
 
@@ -257,6 +360,9 @@ export function tkdbConfigFrom(v: ConfigOf<typeof serveEnv>): TkdbConfig {
   cfg.metricsHost = v.metricsHost;
   cfg.otel = otelVariables(v);
   if (v.litestreamConfig !== undefined) cfg.litestreamConfig = v.litestreamConfig;
+  cfg.replica = v.replica;
+  cfg.staleAfterMs = v.staleAfterMs;
+  cfg.heartbeatMs = v.heartbeatMs;
   return cfg;
 }
 

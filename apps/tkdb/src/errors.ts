@@ -1,20 +1,26 @@
 /**
- * tkdb's errors are ServiceErrors (@tkdb/service's one vocabulary): `code` is the canonical code
- * (status, CLI exit code, retryability), and `wireCode` is tkdb's own name for the refusal, which
- * is what clients receive. Where the vocabulary renamed a code (bad_token → unauthorized, …) tkdb
- * keeps sending the old name for now: clients and tests match it, and @tkdb/service's alias table
- * (`codeIs`, `canonicalCode`) maps each old name to its canonical code. Messages never contain
- * secrets (they travel to the client).
+ * tkdb's errors are ServiceErrors (@tkdb/service's one vocabulary). A TkdbError is raised under
+ * tkdb's own name for the refusal (`bad_token`, `unknown_org`, …); `code` is the canonical code
+ * (`unauthorized`, `not_found`, …), which is what clients receive, and `alias` the old name when it
+ * differs, sent beside the code so a client that matches the old name still finds it (`codeIs`).
+ * `bad_request`, which @tkdb/noise also sends for a malformed envelope, becomes `invalid_request`
+ * (alias `bad_request`) when tkdb raises it. Messages never contain secrets (they travel to the
+ * client).
  */
 import { canonicalCode, type ErrorCode, ServiceError } from "@tkdb/service";
+
+export { forWire } from "@tkdb/service";
 
 export type TkdbErrorCode =
   | "config"
   | "bad_request"
+  | "invalid_request"
   | "bad_token"
+  | "unauthorized"
   | "bad_caveats"
   | "unknown_key"
   | "unknown_org"
+  | "not_found"
   | "verification_failed"
   | "revoked"
   | "forbidden"
@@ -22,19 +28,26 @@ export type TkdbErrorCode =
   | "not_primary"
   | "wrong_kek"
   | "corrupt"
+  | "integrity"
   | "audit_broken"
   | "storage";
 
+/** The canonical code tkdb sends for one of its names. */
+function canonicalOf(code: TkdbErrorCode): ErrorCode {
+  return code === "bad_request" ? "invalid_request" : (canonicalCode(code) as ErrorCode);
+}
+
 export class TkdbError extends ServiceError {
-  /** The code on the wire and in the CLI's message: tkdb's name, an accepted alias of `code`. */
-  readonly wireCode: TkdbErrorCode;
+  /** tkdb's own name for the refusal, as raised (equal to `code` when it has no old name). */
+  readonly tkdbCode: TkdbErrorCode;
   constructor(
     code: TkdbErrorCode,
     message: string,
     options: { cause?: unknown; details?: Record<string, string> } = {},
   ) {
-    super(canonicalCode(code) as ErrorCode, message, options);
-    this.wireCode = code;
+    const canonical = canonicalOf(code);
+    super(canonical, message, { ...options, ...(canonical === code ? {} : { alias: code }) });
+    this.tkdbCode = code;
   }
 }
 
@@ -55,20 +68,4 @@ export class NotPrimaryError extends TkdbError {
 
 export function badRequest(message: string): TkdbError {
   return new TkdbError("bad_request", message);
-}
-
-/** A refusal as the Noise handler sends it: tkdb's wire code and the message. */
-class WireRefusal extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = "WireRefusal";
-  }
-}
-
-/** What an op rethrows for the Noise handler: a TkdbError under its wire code; anything else as is. */
-export function forWire(err: unknown): unknown {
-  return err instanceof TkdbError ? new WireRefusal(err.wireCode, err.message) : err;
 }

@@ -8,10 +8,10 @@
  * `env`, never TKDB_KEK or TKDB_NOISE_KEY.
  */
 import { isLitestreamError, type Replicator, replicate } from "@tkdb/litestream";
-import { ServiceError } from "@tkdb/service";
+import { batchedStream, type LogFn as Logger, ServiceError } from "@tkdb/service";
 import type { Env, TkdbConfig } from "./env.js";
-import { createLogger, type Logger } from "./log.js";
-import { startTkdb } from "./server.js";
+import { watchLitestream } from "./metrics.js";
+import { startTkdb, tkdbLogger } from "./server.js";
 
 export interface ServeOptions {
   config: TkdbConfig;
@@ -45,9 +45,15 @@ function litestreamLog(log: Logger): (line: string) => void {
 
 export async function serve(opts: ServeOptions): Promise<void> {
   const config = { ...opts.config };
-  config.log ??= (line) => opts.stderr.write(`${JSON.stringify(line)}\n`);
-  const log = createLogger(config.log);
-  const h = await startTkdb(config);
+  // One write per event-loop turn, not per line (@tkdb/service batchedStream).
+  config.log ??= batchedStream(opts.stderr);
+  const log = tkdbLogger(config);
+  // A read-only replica promoted by LiteFS stops serving and exits non-zero: LiteFS (its exec
+  // supervisor) exits with it and the machine restarts as primary, opening the database for writes
+  // and minting a new feed epoch (replication.ts).
+  const promoted = new AbortController();
+  const stopped = AbortSignal.any([opts.signal, promoted.signal]);
+  const h = await startTkdb(config, { onPromoted: () => promoted.abort() });
   let replicator: Replicator | undefined;
   try {
     if (config.litestreamConfig !== undefined) {
@@ -55,31 +61,32 @@ export async function serve(opts: ServeOptions): Promise<void> {
         dbPath: config.dbPath,
         config: { file: config.litestreamConfig },
         env: opts.env ?? {},
-        onLog: litestreamLog(log),
+        onLog: watchLitestream(config.dbPath, litestreamLog(log)),
       });
       // Ready (or stopped early): a restore of the replica would now succeed.
       const aborted = new Promise<void>((resolve) => {
-        if (opts.signal.aborted) resolve();
-        opts.signal.addEventListener("abort", () => resolve(), { once: true });
+        if (stopped.aborted) resolve();
+        stopped.addEventListener("abort", () => resolve(), { once: true });
       });
       await Promise.race([replicator.ready, aborted]);
-      if (!opts.signal.aborted)
-        log("info", "litestream ready", { replica: (await replicator.ready).replicas });
+      if (!stopped.aborted) log("info", "litestream ready", { replica: (await replicator.ready).replicas });
     }
   } catch (e) {
     await replicator?.stop().catch(() => undefined);
     await h.close();
     throw fromLitestream(e);
   }
-  if (!opts.signal.aborted) {
+  if (!stopped.aborted) {
     opts.stdout.write(
       `${JSON.stringify({ url: h.url, publicKey: Buffer.from(h.publicKey).toString("hex"), publicKeyBase64Url: Buffer.from(h.publicKey).toString("base64url"), metrics: h.metricsUrl ?? null })}\n`,
     );
-    await new Promise<void>((resolve) =>
-      opts.signal.addEventListener("abort", () => resolve(), { once: true }),
-    );
+    await new Promise<void>((resolve) => {
+      if (stopped.aborted) resolve();
+      stopped.addEventListener("abort", () => resolve(), { once: true });
+    });
   }
   // No more writes, then Litestream's final sync of everything written.
+  log("info", "tkdb stopping");
   await h.close();
   try {
     await replicator?.stop();
@@ -87,4 +94,10 @@ export async function serve(opts: ServeOptions): Promise<void> {
     log("error", "litestream did not stop cleanly", { error: e });
     throw fromLitestream(e);
   }
+  log("info", "tkdb stopped");
+  if (promoted.signal.aborted && !opts.signal.aborted)
+    throw new ServiceError(
+      "unavailable",
+      "promoted to primary on a read-only replica: restart to take writes",
+    );
 }

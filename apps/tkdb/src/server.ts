@@ -5,19 +5,34 @@
  * `discharge` keeps no idempotency record (a retry gets a fresh discharge), only its audit record.
  * Each signing client key may call only the ops its TKDB_SIGN_CLIENTS entry names (`forbidden`).
  */
-import { AsyncLocalStorage } from "node:async_hooks";
-import { type ServerType, serve } from "@hono/node-server";
 import {
   createNoiseHandler,
   getNative,
   type HttpLimits,
-  httpServerOptions,
-  limitConnections,
+  type NodeListener,
   type NoiseOpContext,
-  resolveHttpLimits,
+  nodeNoiseListener,
 } from "@tkdb/noise";
-import { type MetricsServer, startMetricsServer } from "@tkdb/service";
+import {
+  createLogger,
+  type Listening,
+  type ListenOptions,
+  type LogFn as Logger,
+  listen,
+  logRpcEvent,
+  type MetricsServer,
+  startMetricsServer,
+} from "@tkdb/service";
 import { Hono } from "hono";
+import {
+  type AuditDeps,
+  dischargeOp,
+  feedOp,
+  mutationOp,
+  refusalsLogged,
+  startAuditing,
+  verifyOp,
+} from "./audited.js";
 import { native, type Primitives } from "./crypto.js";
 import {
   MAX_DISCHARGE_TTL,
@@ -27,10 +42,14 @@ import {
   validDischargeTtl,
 } from "./env.js";
 import { ConfigError, forWire, TkdbError } from "./errors.js";
-import { assertPrimary, isPrimary } from "./litefs.js";
-import { createLogger, type Logger } from "./log.js";
 import { createTkdbMetrics, type ServiceMetrics } from "./metrics.js";
-import { runAudited, runMutation } from "./mutate.js";
+import {
+  assertWritable,
+  isReplicaAtStart,
+  openReplication,
+  type Replication,
+  replicatedOp,
+} from "./replication.js";
 import { discharge } from "./rpc/discharge.js";
 import { health } from "./rpc/health.js";
 import { mint } from "./rpc/mint.js";
@@ -38,7 +57,7 @@ import { orgCreate } from "./rpc/org_create.js";
 import { revocations } from "./rpc/revocations.js";
 import { revoke } from "./rpc/revoke.js";
 import { strip } from "./rpc/strip.js";
-import { verify } from "./rpc/verify.js";
+import { verifyAudited } from "./rpc/verify.js";
 import { type AuditInput, DrizzleStore } from "./store.js";
 import { TokenService } from "./tokens.js";
 import { shutdownTracing, startTkdbTracing, type Tracing, traced } from "./tracing.js";
@@ -60,6 +79,10 @@ export interface AppDeps {
   metrics: ServiceMetrics;
   /** RPC spans (default: a disabled Tracing, which still passes `tp` on). */
   tracing?: Tracing;
+  /** Heartbeat, position, staleness and epoch (replication.ts); absent: no replication fields. */
+  replication?: Replication;
+  /** The node's audit log, idempotency records and store (audited.ts). */
+  audited: AuditDeps;
   now?: () => number;
 }
 
@@ -68,42 +91,15 @@ function mutating(
   op: string,
   fn: (args: Record<string, unknown>) => [unknown, AuditInput],
 ): (ctx: NoiseOpContext) => Promise<unknown> {
+  const run = mutationOp(deps.audited, op, fn);
   return async (ctx) => {
-    assertPrimary(deps.config.litefsDir);
-    return runMutation(
-      {
-        store: deps.service.store,
-        op,
-        actor: ctx.clientKeyBase64Url,
-        idempotency: {
-          rid: ctx.rid,
-          args: ctx.args,
-          keys: deps.service.idempotencyKeys,
-          p: deps.service.p,
-        },
-        now: (deps.now ?? Date.now)(),
-      },
-      () => fn(ctx.args),
-    );
-  };
-}
-
-/** An audited op without an idempotency record (discharge). */
-function audited(
-  deps: AppDeps,
-  op: string,
-  fn: (args: Record<string, unknown>) => [unknown, AuditInput],
-): (ctx: NoiseOpContext) => Promise<unknown> {
-  return async (ctx) => {
-    assertPrimary(deps.config.litefsDir);
-    return runAudited(
-      { store: deps.service.store, op, actor: ctx.clientKeyBase64Url, now: (deps.now ?? Date.now)() },
-      () => fn(ctx.args),
-    );
+    assertWritable(deps.config);
+    return run(ctx);
   };
 }
 
 type OpFn = (ctx: NoiseOpContext) => Promise<unknown>;
+
 type NoiseEvent = Parameters<NonNullable<Parameters<typeof createNoiseHandler>[0]["onEvent"]>>[0];
 
 const sameKey = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
@@ -114,15 +110,9 @@ const sameKey = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.eve
  */
 function signingClients(config: TkdbConfig, log: Logger) {
   const table = signClientTable(config.signClients);
+  const legacy = "signing client listed without ops: it may call every signing op; name its ops (key:op+op)";
   for (const c of table)
-    if (c.legacy)
-      log(
-        "warn",
-        "signing client listed without ops: it may call every signing op; name its ops (key:op+op)",
-        {
-          clientKey: Buffer.from(c.publicKey).toString("base64url"),
-        },
-      );
+    if (c.legacy) log("warn", legacy, { clientKey: Buffer.from(c.publicKey).toString("base64url") });
   return {
     allowed: (key: Uint8Array) => table.some((c) => sameKey(c.publicKey, key)),
     guard:
@@ -138,36 +128,24 @@ function signingClients(config: TkdbConfig, log: Logger) {
 
 /**
  * Observability of the RPCs: `onEvent` (metrics: rate, errors and duration per op and outcome; and
- * the one log line per RPC, with its duration), `timed` (the HTTP request's start time, which
- * onEvent reads: it runs in the request's async context), and `ops(api, fns)`, which runs each op
- * in its span and rethrows refusals under tkdb's wire codes.
+ * the one log line per RPC, with its duration as the Noise handler measured it: no
+ * AsyncLocalStorage, whose hooks cost every promise of every request), and `ops(api, fns)`, which
+ * runs each op in its span and rethrows refusals under tkdb's wire codes.
  */
 function rpcObserver(deps: AppDeps) {
   const { log, metrics } = deps;
-  const requestStart = new AsyncLocalStorage<number>();
   const onEvent = (e: NoiseEvent) => {
     if (e.type === "rejected") metrics.rejected(e.reason.split(":")[0] ?? "");
-    else if (e.type === "response") {
-      const outcome = e.ok ? "ok" : (e.code ?? "error");
-      const t0 = requestStart.getStore();
-      const ms = t0 === undefined ? undefined : performance.now() - t0;
-      metrics.observeRpc(e.op, outcome, ms === undefined ? Number.NaN : ms / 1000);
-      log("info", "rpc", {
-        op: e.op,
-        outcome,
-        durationMs: ms === undefined ? undefined : Math.round(ms * 1000) / 1000,
-        clientKey: e.clientKey,
-        cid: e.correlationId,
-        rid: e.rid,
-        traceparent: e.traceparent,
-      });
-    } else log("error", "op failed", { op: e.op, cid: e.correlationId, error: e.error });
+    else if (e.type === "response")
+      metrics.observeRpc(e.op, e.ok ? "ok" : (e.code ?? "error"), e.durationMs / 1000);
+    logRpcEvent(log, e);
   };
   const tracing = deps.tracing ?? startTkdbTracing({});
   const ops = (api: string, fns: Record<string, OpFn>): Record<string, OpFn> =>
     Object.fromEntries(
       Object.entries(fns).map(([k, f]) => {
-        const t = traced(tracing, api, f);
+        // Every refusal is audited (health never refuses); feed polls are counted.
+        const t = traced(tracing, api, refusalsLogged(deps.audited, k, f, k === "revocations"));
         const op: OpFn = async (ctx) => {
           try {
             return await t(ctx);
@@ -178,18 +156,20 @@ function rpcObserver(deps: AppDeps) {
         return [k, op];
       }),
     );
-  const timed = <T>(fn: () => Promise<T>): Promise<T> => requestStart.run(performance.now(), fn);
-  return { onEvent, ops, timed };
+  return { onEvent, ops };
 }
 
-export function createApp(deps: AppDeps, noiseSecretKey: Uint8Array): { app: Hono; publicKey: Uint8Array } {
+export function createApp(
+  deps: AppDeps,
+  noiseSecretKey: Uint8Array,
+): { app: Hono; publicKey: Uint8Array; front: (rest: NodeListener) => NodeListener } {
   const { service, config, log } = deps;
   const signers = signingClients(config, log);
   const nc = getNative();
   if (nc === undefined) throw new TkdbError("config", "node:crypto X25519 is unavailable");
   const staticKeyPair = { secretKey: noiseSecretKey, publicKey: nc.publicKeyOf(noiseSecretKey) };
-  const { onEvent, ops, timed: inRequest } = rpcObserver(deps);
-  const sync = (fn: (a: Record<string, unknown>) => unknown) => async (ctx: NoiseOpContext) => fn(ctx.args);
+  const { onEvent, ops } = rpcObserver(deps);
+  const fresh = (f: OpFn) => replicatedOp(deps.replication, f);
   const verifyHandler = createNoiseHandler({
     api: "verify",
     pattern: "IK",
@@ -200,10 +180,12 @@ export function createApp(deps: AppDeps, noiseSecretKey: Uint8Array): { app: Hon
     // Only these carry no token in their arguments; every other op must come in a session.
     messageOneOps: ["health", "revocations"],
     ops: ops("verify", {
-      verify: sync((a) => verify(service, a)),
-      revocations: sync((a) => revocations(service, a)),
-      discharge: audited(deps, "discharge", (a) => discharge(service, a)),
-      health: async () => health(config.litefsDir),
+      // Any node answers these; a replica past its bound answers `stale` (replication.ts).
+      verify: fresh(verifyOp(deps.audited, "verify", (a) => verifyAudited(service, a))),
+      revocations: fresh(feedOp(deps.audited, "revocations", (a) => revocations(service, a))),
+      // No database write: any node answers it (the audit log is the node's own file).
+      discharge: fresh(dischargeOp(deps.audited, (a) => discharge(service, a))),
+      health: async () => health(config.litefsDir, deps.replication),
     }),
   });
   const signHandler = createNoiseHandler({
@@ -236,43 +218,23 @@ export function createApp(deps: AppDeps, noiseSecretKey: Uint8Array): { app: Hon
     }),
   });
   const app = new Hono();
-  const timed =
+  const withAddress =
     (h: (r: Request, info: { remoteAddress?: string | undefined }) => Promise<Response>) =>
     async (c: { req: { raw: Request }; env: unknown }) => {
       // The socket's address (never a client header): the unit of the per-source budgets.
       const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
-      return inRequest(() => h(c.req.raw, { remoteAddress: env?.incoming?.socket?.remoteAddress }));
+      return h(c.req.raw, { remoteAddress: env?.incoming?.socket?.remoteAddress });
     };
-  app.post("/noise/v1/verify/:op", timed(verifyHandler));
-  app.post("/noise/v1/sign/:op", timed(signHandler));
+  app.post("/noise/v1/verify/:op", withAddress(verifyHandler));
+  app.post("/noise/v1/sign/:op", withAddress(signHandler));
   app.onError((err, c) => {
     log("error", "unhandled", { error: err });
     return c.body(null, 500);
   });
-  return { app, publicKey: staticKeyPair.publicKey };
-}
-
-function listen(
-  fetch: (r: Request, env?: unknown) => Response | Promise<Response>,
-  host: string,
-  port: number,
-  limits: HttpLimits = resolveHttpLimits(),
-) {
-  return new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
-    // Request/header timeouts and connection caps: slow clients cannot hold the server.
-    const server = serve({ fetch, hostname: host, port, serverOptions: httpServerOptions(limits) }, (info) =>
-      resolve({ server, port: info.port }),
-    );
-    limitConnections(server, limits);
-    server.once("error", reject);
-  });
-}
-
-function closeServer(s: ServerType): Promise<void> {
-  return new Promise((resolve) => {
-    s.close(() => resolve());
-    (s as { closeAllConnections?: () => void }).closeAllConnections?.();
-  });
+  // On node:http the Noise routes skip Hono (no fetch Request/Response per call; see @tkdb/noise
+  // node-http.ts); anything else goes on to the Hono app.
+  const front = (rest: NodeListener) => nodeNoiseListener([verifyHandler, signHandler], rest);
+  return { app, publicKey: staticKeyPair.publicKey, front };
 }
 
 /** Opens the database (checking the KEK first), and listens. */
@@ -286,33 +248,62 @@ export interface StartOptions {
   tracing?: Tracing;
   /** HTTP timeouts and connection caps (defaults: @tkdb/noise DEFAULT_HTTP_LIMITS, 10 s timeouts). */
   httpLimits?: Partial<HttpLimits>;
+  /** A read-only replica became primary (LiteFS): it must restart to take writes (serve exits). */
+  onPromoted?: () => void;
 }
 
-export async function startTkdb(config: TkdbConfig, opts: StartOptions = {}): Promise<TkdbHandle> {
-  const p = opts.primitives ?? native;
-  const log = createLogger(config.log);
-  // Refuse a bad configuration before touching the database.
-  if (!validDischargeTtl(config.dischargeTtl))
-    throw new ConfigError(`dischargeTtl must be a whole number of seconds in 1..${MAX_DISCHARGE_TTL}`);
-  signClientTable(config.signClients);
-  // On a LiteFS replica the database is read-only: no migrations, no KEK check value written, no
-  // replay pruning (the primary does all three).
-  const replica = !isPrimary(config.litefsDir);
+/**
+ * The database and the node's replication state. A replica (TKDB_REPLICA, or LiteFS's .primary at
+ * start) opens the database read-only: no migrations, no KEK check value written, no pruning (the
+ * primary does all three).
+ */
+function openNode(config: TkdbConfig, p: Primitives, log: Logger, onPromoted: (() => void) | undefined) {
+  const replica = isReplicaAtStart(config);
   const store = new DrizzleStore(config.dbPath, p, { replica });
   const service = new TokenService(store, config, p);
   try {
     service.checkKek({ replica });
+    if (!replica) service.pruneRevocations(Date.now());
+    const replication = openReplication(config, { readOnly: replica, log, p, onPromoted });
+    return { replica, store, service, replication };
   } catch (err) {
     store.close();
     throw err;
   }
-  if (!replica) {
-    store.pruneIdempotency(Date.now());
-    service.pruneRevocations(Date.now());
-  }
-  const metrics = createTkdbMetrics(config.dbPath);
+}
+
+/** The one JSON-lines logger (@tkdb/service: redacting, `{ts, level, msg, service, …}`). */
+export function tkdbLogger(config: Pick<TkdbConfig, "log">): Logger {
+  return createLogger({
+    stream: config.log ?? process.stderr,
+    base: { service: "tkdb" },
+    publicFields: ["clientKey"],
+  }).log;
+}
+
+export async function startTkdb(config: TkdbConfig, opts: StartOptions = {}): Promise<TkdbHandle> {
+  const p = opts.primitives ?? native;
+  const log = tkdbLogger(config);
+  // Refuse a bad configuration before touching the database.
+  if (!validDischargeTtl(config.dischargeTtl))
+    throw new ConfigError(`dischargeTtl must be a whole number of seconds in 1..${MAX_DISCHARGE_TTL}`);
+  signClientTable(config.signClients);
+  const { replica, store, service, replication } = openNode(config, p, log, opts.onPromoted);
+  const closeStorage = async (auditing?: { close(): Promise<void> }) => {
+    replication.close();
+    await auditing?.close();
+    store.close();
+  };
+  // The node's audit log (a crash's open intents reconciled) before anything is served.
+  const auditing = await startAuditing(store, service.idempotencyKeys, config, replica).catch(
+    async (err: unknown) => {
+      await closeStorage();
+      throw err;
+    },
+  );
+  const metrics = createTkdbMetrics(config);
   let tracing: Tracing;
-  let main: { server: ServerType; port: number };
+  let main: Listening;
   let metricsServer: MetricsServer | undefined;
   let publicKey: Uint8Array;
   try {
@@ -320,16 +311,23 @@ export async function startTkdb(config: TkdbConfig, opts: StartOptions = {}): Pr
       opts.tracing ??
       startTkdbTracing(config.otel ?? {}, (error) => log("warn", "trace export failed", { error }));
   } catch (err) {
-    store.close();
+    await closeStorage(auditing);
     throw err;
   }
   try {
-    const { app, publicKey: pk } = createApp(
-      { service, config, log, metrics, tracing },
-      config.noiseSecretKey,
-    );
-    publicKey = pk;
-    main = await listen(app.fetch, config.host, config.port, resolveHttpLimits(opts.httpLimits));
+    const deps = { service, config, log, metrics, tracing, replication, audited: auditing.deps };
+    const made = createApp(deps, config.noiseSecretKey);
+    publicKey = made.publicKey;
+    // Request/header timeouts, connection caps, body limit; Noise routes skip Hono (front).
+    const front = made.front as unknown as ListenOptions["front"];
+    const { host, port } = config;
+    main = await listen(made.app.fetch, {
+      host,
+      port,
+      ...opts.httpLimits,
+      front,
+      onError: (error) => log("error", "unhandled", { error }),
+    });
     if (config.metricsPort !== undefined) {
       const on = main;
       metricsServer = await startMetricsServer(metrics, {
@@ -337,25 +335,25 @@ export async function startTkdb(config: TkdbConfig, opts: StartOptions = {}): Pr
         port: config.metricsPort,
         onError: (error) => log("error", "metrics scrape failed", { error }),
       }).catch(async (err: unknown) => {
-        await closeServer(on.server);
+        await on.close(0);
         throw err;
       });
     }
   } catch (err) {
     if (opts.tracing === undefined) await shutdownTracing(tracing);
-    store.close();
+    await closeStorage(auditing);
     throw err;
   }
-  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
-  log("info", "tkdb listening", { url: `http://${host}:${main.port}` });
+  replication.start();
+  log("info", "tkdb listening", { url: main.url });
   const handle: TkdbHandle = {
-    url: `http://${host}:${main.port}`,
+    url: main.url,
     publicKey,
     service,
     async close() {
-      await closeServer(main.server);
+      await main.close();
       await metricsServer?.close();
-      store.close();
+      await closeStorage(auditing);
       // The spans of the last requests leave before the process does.
       if (opts.tracing === undefined) await shutdownTracing(tracing);
     },

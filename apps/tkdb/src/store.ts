@@ -2,13 +2,16 @@
  * tkdb's storage: the drizzle implementation of TkdbStore (the contract is declared in tokens.ts,
  * where the token service uses it) and the row types. Error contract: every method throws TkdbError("storage") on an unexpected
  * database failure; `transaction` runs its callback in one BEGIN IMMEDIATE transaction and rolls
- * everything back if it throws, so a change, its idempotency record and its audit record commit together.
+ * everything back if it throws, so a change, its idempotency record (@tkdb/audit's
+ * IdempotencyRecords over `sqlite`) and its `audit_intents` row commit together. The audit trail
+ * itself is @tkdb/audit's file log (audit.ts), not a table; `audit` is the old table, read only.
  */
-import { and, asc, desc, eq, inArray, lt } from "drizzle-orm";
+import type { AuditIds } from "@tkdb/audit";
+import type Database from "better-sqlite3";
+import { and, asc, eq, inArray, lt } from "drizzle-orm";
 import type { Primitives } from "./crypto.js";
-import { sha256Hex } from "./crypto.js";
 import { type Db, type OpenedDb, openDb } from "./db/open.js";
-import { audit, blacklist, idempotency, meta, rootKeys, tokens } from "./db/schema.js";
+import { audit, auditIntents, blacklist, meta, rootKeys, tokens } from "./db/schema.js";
 import { TkdbError } from "./errors.js";
 import type { TkdbStore } from "./tokens.js";
 
@@ -17,13 +20,6 @@ export interface RootKeyRow {
   kid: Uint8Array;
   sealedKey: Uint8Array;
   created: number;
-}
-
-/** An idempotency record: no cleartext (see crypto.ts). */
-export interface IdempotencyRow {
-  op: string;
-  fingerprint: Uint8Array;
-  sealedResult: Uint8Array;
 }
 
 /** What tkdb recorded when it minted a token (`mint`) or made a service token (`strip`). */
@@ -40,15 +36,15 @@ export interface TokenRow {
   created: number;
 }
 
-export interface AuditInput {
+/** What an op's audit event names besides op, actor and outcome: typed ids, never material. */
+export type AuditInput = AuditIds;
+
+/** A row of the old in-database audit table (before migration 0002; no longer written). */
+export interface AuditRecord {
   op: string;
   actor: string;
   subject: string;
-  /** Never secrets: ids, nonces, counts. */
   details: Record<string, unknown>;
-}
-
-export interface AuditRecord extends AuditInput {
   seq: number;
   ts: number;
   prevHash: string;
@@ -57,16 +53,9 @@ export interface AuditRecord extends AuditInput {
 
 export type { TkdbStore };
 
-export const GENESIS_HASH = "0".repeat(64);
-
 /** Unix seconds as SQLite's DATETIME text (`CURRENT_TIMESTAMP`'s form, UTC): compares as text. */
 export function sqlDatetime(unixS: number): string {
   return new Date(unixS * 1000).toISOString().slice(0, 19).replace("T", " ");
-}
-
-/** The hash of one audit record: SHA-256 over the previous hash and the canonical record. */
-export function auditHash(p: Primitives, r: Omit<AuditRecord, "hash">): string {
-  return sha256Hex(`${r.prevHash}\n${JSON.stringify([r.seq, r.ts, r.op, r.actor, r.subject, r.details])}`, p);
 }
 
 export class DrizzleStore implements TkdbStore {
@@ -74,7 +63,8 @@ export class DrizzleStore implements TkdbStore {
   private readonly db: Db;
   constructor(
     path: string,
-    private readonly p: Primitives,
+    /** Kept for callers: storage itself no longer hashes or seals anything. */
+    _p: Primitives,
     opts: { replica?: boolean } = {},
   ) {
     try {
@@ -112,18 +102,32 @@ export class DrizzleStore implements TkdbStore {
     };
   }
 
+  /**
+   * The statements of the hot read paths (every verify and discharge), prepared once on first use
+   * (drizzle builds and prepares its SQL on every call: a fifth of a verify's time in a profile).
+   */
+  private hot?: {
+    byOrg: Database.Statement<[string], typeof rootKeys.$inferSelect>;
+    byKid: Database.Statement<[Buffer], typeof rootKeys.$inferSelect>;
+    revoked: Database.Statement<[Buffer], number>;
+  };
+  private get stmts() {
+    const db = this.opened.sqlite;
+    const cols = "org, kid, sealed_key AS sealedKey, created_at AS created, retired_at AS retired";
+    this.hot ??= {
+      byOrg: db.prepare(`SELECT ${cols} FROM root_keys WHERE org = ?`),
+      byKid: db.prepare(`SELECT ${cols} FROM root_keys WHERE kid = ?`),
+      revoked: db.prepare<[Buffer], number>("SELECT 1 FROM blacklist WHERE nonce = ?").pluck(),
+    };
+    return this.hot;
+  }
+
   rootKeyByOrg(org: string): RootKeyRow | undefined {
-    return this.row(this.db.select().from(rootKeys).where(eq(rootKeys.org, org)).get());
+    return this.row(this.stmts.byOrg.get(org));
   }
 
   rootKeyByKid(kid: Uint8Array): RootKeyRow | undefined {
-    return this.row(
-      this.db
-        .select()
-        .from(rootKeys)
-        .where(eq(rootKeys.kid, Buffer.from(kid)))
-        .get(),
-    );
+    return this.row(this.stmts.byKid.get(Buffer.from(kid.buffer, kid.byteOffset, kid.length)));
   }
 
   insertRootKey(row: RootKeyRow): void {
@@ -139,14 +143,8 @@ export class DrizzleStore implements TkdbStore {
   }
 
   anyRevoked(nonces: readonly Uint8Array[]): boolean {
-    return nonces.some(
-      (n) =>
-        this.db
-          .select({ n: blacklist.nonce })
-          .from(blacklist)
-          .where(eq(blacklist.nonce, Buffer.from(n)))
-          .get() !== undefined,
-    );
+    const q = this.stmts.revoked;
+    return nonces.some((n) => q.get(Buffer.from(n.buffer, n.byteOffset, n.length)) !== undefined);
   }
 
   revoke(nonce: Uint8Array, requiredUntil: number | null): boolean {
@@ -235,61 +233,40 @@ export class DrizzleStore implements TkdbStore {
     };
   }
 
-  idempotencyLookup(clientKey: string, rid: string): IdempotencyRow | undefined {
-    const r = this.db
-      .select({
-        op: idempotency.op,
-        fingerprint: idempotency.fingerprint,
-        sealedResult: idempotency.sealedResult,
-      })
-      .from(idempotency)
-      .where(and(eq(idempotency.clientKey, clientKey), eq(idempotency.rid, rid)))
-      .get();
-    if (r === undefined) return undefined;
-    return {
-      op: r.op,
-      fingerprint: new Uint8Array(r.fingerprint),
-      sealedResult: new Uint8Array(r.sealedResult),
-    };
+  /** The better-sqlite3 handle, for @tkdb/audit's IdempotencyRecords (same transactions). */
+  get sqlite(): Database.Database {
+    return this.opened.sqlite;
   }
 
-  idempotencyStore(clientKey: string, rid: string, row: IdempotencyRow, expires: number): void {
+  /**
+   * Marks this node's audit intent (seq and line hash) as committed, inside the mutation's
+   * transaction. A row left by an earlier log of the same node name (a restored database, a lost
+   * volume) with the same seq is replaced: the hash tells the two apart.
+   */
+  recordIntent(node: string, seq: number, hash: string, now: number): void {
     this.db
-      .insert(idempotency)
-      .values({
-        clientKey,
-        rid,
-        op: row.op,
-        fingerprint: Buffer.from(row.fingerprint),
-        sealedResult: Buffer.from(row.sealedResult),
-        expires,
-      })
+      .insert(auditIntents)
+      .values({ node, seq, hash, created: now })
+      .onConflictDoUpdate({ target: [auditIntents.node, auditIntents.seq], set: { hash, created: now } })
       .run();
   }
 
-  pruneIdempotency(now: number): void {
-    this.db.delete(idempotency).where(lt(idempotency.expires, now)).run();
+  intentCommitted(node: string, seq: number, hash: string): boolean {
+    return (
+      this.db
+        .select({ seq: auditIntents.seq })
+        .from(auditIntents)
+        .where(and(eq(auditIntents.node, node), eq(auditIntents.seq, seq), eq(auditIntents.hash, hash)))
+        .get() !== undefined
+    );
   }
 
-  appendAudit(entry: AuditInput, ts: number): AuditRecord {
-    const last = this.db.select().from(audit).orderBy(desc(audit.seq)).limit(1).get();
-    const base = {
-      seq: (last?.seq ?? 0) + 1,
-      ts,
-      op: entry.op,
-      actor: entry.actor,
-      subject: entry.subject,
-      details: entry.details,
-      prevHash: last?.hash ?? GENESIS_HASH,
-    };
-    const rec: AuditRecord = { ...base, hash: auditHash(this.p, base) };
-    this.db
-      .insert(audit)
-      .values({ ...rec, details: JSON.stringify(rec.details) })
-      .run();
-    return rec;
+  /** Deletes `audit_intents` rows made before `before` (ms): their outcomes are long on disk. */
+  pruneIntents(before: number): number {
+    return this.db.delete(auditIntents).where(lt(auditIntents.created, before)).run().changes;
   }
 
+  /** The old audit table's rows (empty on a database made after migration 0002). */
   auditRecords(): AuditRecord[] {
     return this.db
       .select()
@@ -302,17 +279,4 @@ export class DrizzleStore implements TkdbStore {
   close(): void {
     this.opened.close();
   }
-}
-
-/** Walks the chain; returns the first broken seq, or null when every link holds. */
-export function verifyAuditChain(p: Primitives, records: readonly AuditRecord[]): number | null {
-  let prev = GENESIS_HASH;
-  let seq = 0;
-  for (const r of records) {
-    seq += 1;
-    const { hash, ...rest } = r;
-    if (r.seq !== seq || r.prevHash !== prev || auditHash(p, rest) !== hash) return r.seq;
-    prev = hash;
-  }
-  return null;
 }

@@ -13,16 +13,21 @@ import {
   parseAuthorizationHeader,
   ValidityWindow,
 } from "@tkdb/macaroon";
+import type { KekInfo, KeyId, Keyring } from "@tkdb/service";
+import type Database from "better-sqlite3";
 import {
-  checkKek,
+  createKeyring,
   type IdempotencyKeys,
-  idempotencyKeys,
+  kekCheckRole,
   kekCheckValue,
   type Primitives,
+  sealingKid,
+  sealRootKey,
   unsealRootKey,
 } from "./crypto.js";
 import type { ServiceConfig } from "./env.js";
 import { badRequest, TkdbError } from "./errors.js";
+import { RootKeyCache } from "./root-key-cache.js";
 import { discharge } from "./rpc/discharge.js";
 import { mint } from "./rpc/mint.js";
 import { orgCreate } from "./rpc/org_create.js";
@@ -30,7 +35,7 @@ import { revocations } from "./rpc/revocations.js";
 import { revoke } from "./rpc/revoke.js";
 import { strip } from "./rpc/strip.js";
 import { verify } from "./rpc/verify.js";
-import type { AuditInput, AuditRecord, IdempotencyRow, RootKeyRow, TokenRow } from "./store.js";
+import type { AuditInput, AuditRecord, RootKeyRow, TokenRow } from "./store.js";
 import { jsonSafe, nonceId, refusal } from "./token-args.js";
 
 export { earliestExpiry, jsonSafe, nonceId } from "./token-args.js";
@@ -78,15 +83,20 @@ export interface TkdbStore {
   tokensDerivedFrom(parents: readonly Uint8Array[]): Uint8Array[];
   /** Nonces with rowid > cursor, oldest first. */
   revocationsSince(cursor: number, limit: number): { nonces: Uint8Array[]; cursor: number };
-  idempotencyLookup(clientKey: string, rid: string): IdempotencyRow | undefined;
-  idempotencyStore(clientKey: string, rid: string, row: IdempotencyRow, expires: number): void;
-  pruneIdempotency(now: number): void;
-  appendAudit(entry: AuditInput, ts: number): AuditRecord;
+  /** The database handle @tkdb/audit's IdempotencyRecords works over (inside `transaction`). */
+  readonly sqlite: Database.Database;
+  /** Marks this node's audit intent `seq` committed (in the mutation's transaction; see audit.ts). */
+  recordIntent(node: string, seq: number, hash: string, now: number): void;
+  intentCommitted(node: string, seq: number, hash: string): boolean;
+  /** Deletes audit_intents rows made before `before` (ms); primary only. */
+  pruneIntents(before: number): number;
+  /** The old in-database audit table (no longer written), for `tkdb audit export --legacy`. */
   auditRecords(): AuditRecord[];
   close(): void;
 }
 
-const KEK_CHECK = "kek_check";
+/** The `meta` row holding the KEK check value: which KEK the database is under. */
+export const KEK_CHECK = "kek_check";
 
 export type VerifyResult = { caveats: unknown; nonce: string; org: string };
 
@@ -95,6 +105,10 @@ export class TokenService {
   readonly trusted: Map<string, Uint8Array[]>;
   /** Only the auth service: the one third party whose attestations name the user. */
   readonly authTrusted: Map<string, Uint8Array[]>;
+  /** TKDB_KEK, TKDB_KEK_NEXT and TKDB_KEK_RETIRED (crypto.ts: what is sealed under them). */
+  readonly ring: Keyring;
+  /** Unsealed root keys for a short while (root-key-cache.ts); the row is still read every call. */
+  readonly rootKeys = new RootKeyCache();
   private idemKeys: IdempotencyKeys | undefined;
 
   constructor(
@@ -106,34 +120,58 @@ export class TokenService {
     this.trusted = new Map([...config.thirdPartyKeys].map(([loc, k]) => [loc, [k]]));
     const authKey = config.thirdPartyKeys.get(config.authLocation);
     this.authTrusted = new Map(authKey === undefined ? [] : [[config.authLocation, [authKey]]]);
+    this.ring = createKeyring(config);
   }
 
-  /** KEK subkeys of the idempotency records. */
+  /** The keyring and sealing KEK of the idempotency records. */
   get idempotencyKeys(): IdempotencyKeys {
-    this.idemKeys ??= idempotencyKeys(this.p, this.config.kek);
+    this.idemKeys ??= { ring: this.ring, sealingKid: () => this.sealingKid() };
     return this.idemKeys;
   }
 
-  /** First start stores a KEK check value; later starts refuse a different KEK before touching anything. */
-  checkKek(opts: { replica?: boolean } = {}): void {
+  /**
+   * The KEK new sealed fields go under: the one the check value names, read in the caller's
+   * transaction, so once `tkdb kek rotate` commits, every process seals under the new KEK.
+   */
+  sealingKid(): KeyId {
+    const check = this.store.getMeta(KEK_CHECK);
+    if (check === undefined) throw new TkdbError("wrong_kek", "this database has no KEK check value yet");
+    return sealingKid(this.ring, check);
+  }
+
+  /** Seals a new org root key (inside the org_create transaction). */
+  sealRootKey(org: string, kid: Uint8Array, key: Uint8Array): Uint8Array {
+    return sealRootKey(this.ring, this.sealingKid(), org, kid, key);
+  }
+
+  /**
+   * First start stores a KEK check value; later starts refuse a database no configured KEK opens
+   * before touching anything. Returns the KEK the database is under.
+   */
+  checkKek(opts: { replica?: boolean } = {}): KekInfo {
     const check = this.store.getMeta(KEK_CHECK);
     if (check === undefined && opts.replica) {
       // A replica cannot write the check value; without it the KEK cannot be checked yet.
       throw new TkdbError("not_primary", "the primary has not initialized this database yet; start it first");
     }
     if (check === undefined) {
-      this.store.transaction(() => this.store.setMeta(KEK_CHECK, kekCheckValue(this.p, this.config.kek)));
-      return;
+      this.store.transaction(() => {
+        if (this.store.getMeta(KEK_CHECK) === undefined)
+          this.store.setMeta(KEK_CHECK, kekCheckValue(this.ring));
+      });
+      return { kid: this.ring.current, role: "current" };
     }
-    if (!checkKek(this.p, this.config.kek, check))
-      throw new TkdbError("wrong_kek", "the KEK does not match the one this database was created with");
+    return kekCheckRole(this.ring, check);
   }
 
   /** The org's root key (unsealed: the caller wipes it) and kid; unknown_org if none. */
   keyForOrg(org: string): { kid: Uint8Array; key: Uint8Array } {
     const row = this.store.rootKeyByOrg(org);
     if (row === undefined) throw new TkdbError("unknown_org", `no key for org ${org}`);
-    return { kid: row.kid, key: unsealRootKey(this.p, this.config.kek, org, row.kid, row.sealedKey) };
+    const key = this.rootKeys.get(org, row.kid, row.sealedKey, () =>
+      unsealRootKey(this.ring, org, row.kid, row.sealedKey),
+    );
+    return { kid: row.kid, key };
   }
 
   // ---- the RPCs (src/rpc/<op>.ts); mutating ones run inside store.transaction and return [result, audit] ----
@@ -211,7 +249,9 @@ export class TokenService {
     const m = permission.macaroon;
     const row = this.store.rootKeyByKid(m.nonce.kid);
     if (row === undefined) throw new TkdbError("unknown_key", "permission token: unknown or retired key id");
-    const key = unsealRootKey(this.p, this.config.kek, row.org, row.kid, row.sealedKey);
+    const key = this.rootKeys.get(row.org, row.kid, row.sealedKey, () =>
+      unsealRootKey(this.ring, row.org, row.kid, row.sealedKey),
+    );
     let cavs: Caveat[];
     try {
       cavs = m.verify(key, {

@@ -4,6 +4,8 @@
  * they were not asked to, and serve/verify against a real server on 127.0.0.1.
  */
 import { existsSync, readdirSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { runCli } from "@tkdb/service";
 import { afterAll, describe, expect, it } from "vitest";
@@ -52,6 +54,18 @@ function fresh(): Record<string, string> {
   return { TKDB_DATA_DIR: join(t.dir, `d${n++}`), TKDB_KEK: hex(randomBytes(32)) };
 }
 
+/** The outcome documents of `tkdb audit export` (every second NDJSON line), in log order. */
+async function auditOutcomes(env: Record<string, string>): Promise<Record<string, unknown>[]> {
+  const r = await run(["audit", "export"], env);
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout
+    .trim()
+    .split("\n")
+    .filter((_, i) => i % 2 === 1)
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((d) => d.kind === "outcome");
+}
+
 describe("tkdb CLI (in-process)", () => {
   it("--help works at every level, exits 0, and shows examples (and exit codes at the top)", async () => {
     const top = await run(["--help"]);
@@ -91,29 +105,38 @@ describe("tkdb CLI (in-process)", () => {
     const env = fresh();
     for (const argv of [
       ["org", "create", "5"],
-      ["token", "mint", "--org", "5"],
+      ["token", "mint", "--org", "5", "--expiry", "1h"],
       ["token", "revoke", "AAAA"],
-      ["audit", "verify"],
-      ["audit", "export"],
+      ["token", "revoke", "AAAA", "--local"],
+      ["token", "mint", "--org", "5", "--unrestricted"],
     ]) {
       const r = await run(argv, env);
       expect(r.code, argv.join(" ")).toBe(1);
       expect(r.stderr).toContain(join(env.TKDB_DATA_DIR as string, "tkdb.db"));
       expect(r.stderr).toContain("--init");
     }
+    // The audit commands read the audit log (TKDB_AUDIT_DIR, default <data dir>/audit), never a database.
+    for (const argv of [
+      ["audit", "verify"],
+      ["audit", "export"],
+    ]) {
+      const r = await run(argv, env);
+      expect(r.code, argv.join(" ")).toBe(1);
+      expect(r.stderr).toContain(join(env.TKDB_DATA_DIR as string, "audit"));
+    }
     expect(existsSync(env.TKDB_DATA_DIR as string)).toBe(false);
   });
 
   it("--init creates the database; --org=5, --org 5 and the positional org all mint; --json is one line", async () => {
     const env = fresh();
-    const org = await run(["org", "create", "5", "--init"], env);
+    const org = await run(["org", "create", "5", "--init", "--json"], env);
     expect(org.code, org.stderr).toBe(0);
     expect(JSON.parse(org.stdout)).toMatchObject({ org: "5", created: true });
     expect(readdirSync(env.TKDB_DATA_DIR as string)).toContain("tkdb.db");
     for (const argv of [
-      ["token", "mint", "--org=5", "--json"],
-      ["--json", "token", "mint", "--org", "5"],
-      ["token", "mint", "5", "[]", "--json"],
+      ["token", "mint", "--org=5", "--expiry=1h", "--json"],
+      ["--json", "token", "mint", "--org", "5", "--expiry", "1h"],
+      ["token", "mint", "5", "[]", "--unrestricted", "--json"],
     ]) {
       const r = await run(argv, env);
       expect(r.code, r.stderr).toBe(0);
@@ -124,17 +147,29 @@ describe("tkdb CLI (in-process)", () => {
       });
     }
     const audit = await run(["audit", "verify"], env);
-    expect(audit.code).toBe(0);
-    expect(JSON.parse(audit.stdout)).toEqual({ ok: true, records: 4 });
+    expect(audit.code, audit.stderr).toBe(0);
+    expect(JSON.parse(audit.stdout)).toMatchObject({ ok: true });
+    // Each local mutation: a durable intent and an ok outcome in the CLI's log, as cli:<user>.
+    const outcomes = await auditOutcomes(env);
+    expect(outcomes.map((d) => [d.op, d.outcome])).toEqual([
+      ["org_create", "ok"],
+      ["mint", "ok"],
+      ["mint", "ok"],
+      ["mint", "ok"],
+    ]);
+    expect(outcomes.every((d) => String(d.actor).startsWith("cli:"))).toBe(true);
   });
 
   it("a missing org id is a usage error (exit 2); a refused mint exits 1 with its code", async () => {
     const env = fresh();
     expect((await run(["org", "create", "7", "--init"], env)).code).toBe(0);
     expect((await run(["token", "mint"], env)).code).toBe(2);
-    const bad = await run(["token", "mint", "--org", "7", "--caveats", '[{"type":"Nope"}]'], env);
+    const bad = await run(
+      ["token", "mint", "--org", "7", "--expiry", "1h", "--caveats", '[{"type":"Nope"}]'],
+      env,
+    );
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain("bad_caveats");
+    expect(bad.stderr).toContain("invalid_request");
     const json = await run(["token", "mint", "--org", "7", "--caveats", "{", "--json"], env);
     expect(json.code).toBe(2);
     expect(JSON.parse(json.stderr)).toMatchObject({ error: { exit: 2 } });
@@ -160,13 +195,19 @@ describe("tkdb CLI (in-process)", () => {
     const wrong = await run(["org", "create", "6"], { ...env, TKDB_KEK: hex(randomBytes(32)) });
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain("wrong_kek");
-    expect(JSON.parse((await run(["audit", "verify"], env)).stdout)).toEqual({ ok: true, records: 1 });
+    expect(JSON.parse((await run(["audit", "verify"], env)).stdout)).toMatchObject({ ok: true });
+    // Refused before the log was opened: the one org_create is all there is.
+    expect((await auditOutcomes(env)).map((d) => [d.op, d.outcome])).toEqual([["org_create", "ok"]]);
   });
 
   it("serve runs until its signal aborts; token verify talks to it (revoked: exit 1; nothing there: exit 3)", async () => {
     const env = { ...fresh(), TKDB_PORT: "0", TKDB_NOISE_KEY: hex(nc.generateKeyPair().secretKey) };
     expect((await run(["org", "create", "5", "--init"], env)).code).toBe(0);
-    const minted = JSON.parse((await run(["token", "mint", "--org", "5"], env)).stdout) as { token: string };
+    const minted = JSON.parse(
+      (await run(["token", "mint", "--org", "5", "--expiry", "1h", "--json"], env)).stdout,
+    ) as {
+      token: string;
+    };
     const stop = new AbortController();
     const out = buffer();
     const served = runCli(cli, {
@@ -181,7 +222,7 @@ describe("tkdb CLI (in-process)", () => {
       for (let i = 0; i < 600 && !out.text.includes("\n"); i++) await new Promise((r) => setTimeout(r, 50));
       const banner = JSON.parse(out.text) as { url: string; publicKey: string };
       const online = { TKDB_URL: banner.url, TKDB_SERVER_PUBLIC_KEY: banner.publicKey };
-      const ok = await run(["token", "verify", `FlyV1 ${minted.token}`], online);
+      const ok = await run(["token", "verify", `FlyV1 ${minted.token}`, "--json"], online);
       expect(ok.code, ok.stderr).toBe(0);
       expect(JSON.parse(ok.stdout)).toMatchObject({ org: "5" });
       expect((await run(["token", "revoke", `FlyV1 ${minted.token}`], env)).code).toBe(0);
@@ -197,6 +238,26 @@ describe("tkdb CLI (in-process)", () => {
       TKDB_SERVER_PUBLIC_KEY: hex(nc.generateKeyPair().publicKey),
     });
     expect(gone.code).toBe(3);
+  }, 60_000);
+
+  it("serve on a port already in use exits 1 naming the port and TKDB_PORT (as petsem serve does)", async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const env = {
+        ...fresh(),
+        TKDB_PORT: String(port),
+        TKDB_NOISE_KEY: hex(nc.generateKeyPair().secretKey),
+      };
+      expect((await run(["org", "create", "5", "--init"], env)).code).toBe(0);
+      const r = await run(["serve"], env);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
+      expect(r.stderr).toContain(`TKDB_PORT=${port}`);
+    } finally {
+      await new Promise((r) => taken.close(r));
+    }
   }, 60_000);
 });
 

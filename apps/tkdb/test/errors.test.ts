@@ -22,24 +22,46 @@ const CODES: TkdbErrorCode[] = [
 ];
 
 describe("tkdb errors", () => {
-  it("every tkdb error is a ServiceError whose canonical code is its wire code or the code that alias names", () => {
+  it("every tkdb error is a ServiceError under its canonical code, with tkdb's old name kept as its alias", () => {
     for (const c of CODES) {
       const e = new TkdbError(c, "m");
       expect(e).toBeInstanceOf(ServiceError);
-      expect(e.wireCode).toBe(c);
-      expect(e.code).toBe(canonicalCode(c));
-      expect(codeIs(e.wireCode, e.code)).toBe(true);
+      expect(e.tkdbCode).toBe(c);
+      expect(e.code).toBe(c === "bad_request" ? "invalid_request" : canonicalCode(c));
+      expect(e.alias).toBe(e.code === c ? undefined : c);
+      expect(codeIs(c, e.code)).toBe(true);
     }
   });
 
-  it("ops send tkdb's wire code (unchanged for clients) and the message; other errors pass through untouched", () => {
+  it("ops send the canonical code with the old name as alias and the allow-listed details; other errors pass through untouched", () => {
     const wire = forWire(new TkdbError("bad_token", "no permission token")) as {
       code: string;
       message: string;
+      alias?: string;
     };
-    expect(wire).toMatchObject({ code: "bad_token", message: "no permission token" });
+    expect(wire).toMatchObject({ code: "unauthorized", alias: "bad_token", message: "no permission token" });
+    expect(codeIs(wire, "bad_token")).toBe(true);
+    expect(codeIs(wire, "unauthorized")).toBe(true);
+    expect(codeIs(wire, "verification_failed")).toBe(false);
+    expect(forWire(new TkdbError("bad_request", "m"))).toMatchObject({
+      code: "invalid_request",
+      alias: "bad_request",
+    });
+    expect(forWire(new NotPrimaryError("node-a"))).toMatchObject({
+      code: "not_primary",
+      details: { primary: "node-a" },
+    });
+    expect((forWire(new TkdbError("revoked", "m")) as { alias?: string }).alias).toBeUndefined();
     const other = new Error("x");
     expect(forWire(other)).toBe(other);
+  });
+
+  it("server failures (wrong_kek, storage, config) reach the Noise handler without a code, so the client gets a bare internal", () => {
+    for (const c of ["wrong_kek", "storage", "config"] as const) {
+      const out = forWire(new TkdbError(c, "m")) as { code?: unknown };
+      expect(out).toBeInstanceOf(Error);
+      expect(out.code).toBeUndefined();
+    }
   });
 
   it("exit codes follow the canonical code: config is usage (2), not_primary unreachable (3), refusals 1", () => {

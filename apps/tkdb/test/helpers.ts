@@ -43,7 +43,7 @@ export function fixture(dir: string): Fixture {
       [AUTH_LOCATION, authKey],
       [DEFAULT_LOCATION, petsemKey],
     ]),
-    log: () => {},
+    log: { write: () => {} },
   };
   return { config, signClient, authKey, petsemKey };
 }

@@ -269,7 +269,7 @@ describe("tkdb backup restore (verified, real binary)", () => {
     w.close();
     const bent = await run(["backup", "restore", "--export", tampered, "--output", wrongOut], noConfig);
     expect(bent.code).toBe(1);
-    expect(bent.stderr).toContain("corrupt");
+    expect(bent.stderr).toContain("integrity");
     expect(existsSync(wrongOut)).toBe(false);
 
     const junk = join(r.dir, "junk.db");

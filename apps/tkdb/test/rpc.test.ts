@@ -8,6 +8,7 @@ import {
   ValidityWindow,
 } from "@tkdb/macaroon";
 import { NoiseRemoteError, NoiseTransportError } from "@tkdb/noise";
+import { codeIs } from "@tkdb/service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AUTH_LOCATION, DEFAULT_LOCATION } from "../src/env.js";
 import { startTkdb, type TkdbHandle } from "../src/server.js";
@@ -20,6 +21,15 @@ let t: ReturnType<typeof tempDir>;
 let fx: Fixture;
 let h: TkdbHandle;
 let c: ReturnType<typeof caller>;
+
+async function remoteError(p: Promise<unknown>): Promise<NoiseRemoteError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (err instanceof NoiseRemoteError) return err;
+  throw new Error(`expected a remote refusal, got ${String(err)}`);
+}
 
 async function remoteCode(p: Promise<unknown>): Promise<string> {
   try {
@@ -70,7 +80,7 @@ describe("tkdb RPCs over HTTP/Noise", () => {
     const v = await c.verify<{ caveats: unknown; nonce: string; org: string }>("verify", {
       header: `FlyV1 ${m.token}`,
     });
-    expect(v).toEqual({ caveats: orgCaveat, nonce: m.nonce, org: ORG });
+    expect(v).toMatchObject({ caveats: orgCaveat, nonce: m.nonce, org: ORG });
   });
 
   it("an attenuated token verifies with the extra caveat; a tampered one is refused", async () => {
@@ -82,7 +92,7 @@ describe("tkdb RPCs over HTTP/Noise", () => {
     const bytes = mac.encode();
     bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 1;
     expect(await remoteCode(c.verify("verify", { header: `FlyV1 fm2_${base64Encode(bytes)}` }))).toBe(
-      "verification_failed",
+      "unauthorized",
     );
   });
 
@@ -101,7 +111,7 @@ describe("tkdb RPCs over HTTP/Noise", () => {
     const again = await c.verify<{ nonces: string[]; cursor: string }>("revocations", {
       cursor: feed.cursor,
     });
-    expect(again).toEqual({ nonces: [], cursor: feed.cursor });
+    expect(again).toMatchObject({ nonces: [], cursor: feed.cursor });
   });
 
   it("revoke by token (bare or header) finds the nonce; revoking again is idempotent with one feed entry", async () => {
@@ -114,31 +124,37 @@ describe("tkdb RPCs over HTTP/Noise", () => {
     expect(feed.nonces.filter((n) => n === m.nonce)).toHaveLength(1);
   });
 
-  it("verify refuses a token under an unknown key id with unknown_key", async () => {
+  it("verify refuses a token under an unknown key id with unauthorized (alias unknown_key)", async () => {
     const m = Macaroon.mint({
       key: new Uint8Array(32).fill(1),
       kid: new Uint8Array(16).fill(2),
       location: DEFAULT_LOCATION,
       registry: flyRegistry,
     });
-    expect(await remoteCode(c.verify("verify", { header: `FlyV1 ${m.toString()}` }))).toBe("unknown_key");
+    const err = await remoteError(c.verify("verify", { header: `FlyV1 ${m.toString()}` }));
+    expect([err.code, err.alias]).toEqual(["unauthorized", "unknown_key"]);
   });
 
-  it("verify refuses a header without a permission token at tkdb's location with bad_token", async () => {
+  it("verify refuses a header without a permission token at tkdb's location with unauthorized (alias bad_token)", async () => {
     const m = Macaroon.mint({
       key: new Uint8Array(32).fill(1),
       kid: new Uint8Array(16).fill(2),
       location: "https://elsewhere.example/v1",
       registry: flyRegistry,
     });
-    expect(await remoteCode(c.verify("verify", { header: `FlyV1 ${m.toString()}` }))).toBe("bad_token");
+    const err = await remoteError(c.verify("verify", { header: `FlyV1 ${m.toString()}` }));
+    expect([err.code, err.alias]).toEqual(["unauthorized", "bad_token"]);
+    // A client that still matches the old name finds it; one that asks the canonical question too.
+    expect(codeIs(err, "bad_token")).toBe(true);
+    expect(codeIs(err, "unauthorized")).toBe(true);
+    expect(codeIs(err, "verification_failed")).toBe(false);
   });
 
   it("verify leaves ValidityWindow to the caller: an expired token verifies and reports its window", async () => {
     const window = { type: "ValidityWindow", body: { not_before: 1, not_after: 2 } };
     const m = await c.sign<{ token: string; nonce: string }>("mint", { org: ORG, caveats: [window] });
     const v = await c.verify<{ caveats: unknown; nonce: string }>("verify", { header: `FlyV1 ${m.token}` });
-    expect(v).toEqual({ caveats: [window], nonce: m.nonce, org: ORG });
+    expect(v).toMatchObject({ caveats: [window], nonce: m.nonce, org: ORG });
   });
 
   it("org and app ids are accepted as safe-integer numbers and answered as decimal strings", async () => {
@@ -148,7 +164,7 @@ describe("tkdb RPCs over HTTP/Noise", () => {
     expect((await c.verify<{ org: string }>("verify", { header: `FlyV1 ${m.token}` })).org).toBe("9");
   });
 
-  it("mint refuses third-party caveats with bad_caveats", async () => {
+  it("mint refuses third-party caveats with invalid_request (alias bad_caveats)", async () => {
     const tp = Macaroon.mint({
       key: new Uint8Array(32),
       kid: new Uint8Array(1),
@@ -157,7 +173,7 @@ describe("tkdb RPCs over HTTP/Noise", () => {
     });
     tp.add3P(fx.authKey, AUTH_LOCATION);
     const cavs = caveatSetToJSON(tp.unsafeCaveats, flyRegistry);
-    expect(await remoteCode(c.sign("mint", { org: ORG, caveats: cavs }))).toBe("bad_caveats");
+    expect(await remoteCode(c.sign("mint", { org: ORG, caveats: cavs }))).toBe("invalid_request");
   });
 
   it("revoking the auth discharge's nonce makes the user header verify as revoked", async () => {
@@ -196,22 +212,22 @@ describe("tkdb RPCs over HTTP/Noise", () => {
     const u = await userHeader();
     const v = await c.verify<{ org: string }>("verify", { header: u.header });
     expect(v.org).toBe(ORG);
-    expect(await remoteCode(c.verify("verify", { header: `FlyV1 ${u.perm}` }))).toBe("verification_failed");
+    expect(await remoteCode(c.verify("verify", { header: `FlyV1 ${u.perm}` }))).toBe("unauthorized");
   });
 
-  it("verification_failed names the failing caveat or discharge and never echoes token bytes", async () => {
+  it("an unauthorized verification names the failing caveat or discharge and never echoes token bytes", async () => {
     const u = await userHeader();
     const err = (await c
       .verify("verify", { header: `FlyV1 ${u.perm}` })
       .catch((e: unknown) => e)) as NoiseRemoteError;
-    expect(err.code).toBe("verification_failed");
+    expect(err.code).toBe("unauthorized");
     expect(err.message).toMatch(/caveat \d|discharge/);
     expect(err.message).not.toContain(u.perm.slice(4, 30));
     const expired = await userHeader(-5);
     const err2 = (await c
       .sign("strip", { header: expired.header })
       .catch((e: unknown) => e)) as NoiseRemoteError;
-    expect(err2.code).toBe("verification_failed");
+    expect(err2.code).toBe("unauthorized");
     expect(err2.message).not.toContain(expired.header.slice(10, 40));
   });
 
@@ -226,7 +242,7 @@ describe("tkdb RPCs over HTTP/Noise", () => {
 
   it("strip is refused when the auth discharge does not verify (expired)", async () => {
     const u = await userHeader(-5);
-    expect(await remoteCode(c.sign("strip", { header: u.header }))).toBe("verification_failed");
+    expect(await remoteCode(c.sign("strip", { header: u.header }))).toBe("unauthorized");
   });
 
   it("discharge: a petsem ticket + a user token allowed on the org → a discharge; other org → forbidden", async () => {
@@ -314,7 +330,7 @@ describe("tkdb RPCs over HTTP/Noise", () => {
     const u2 = await userHeader();
     expect(
       await remoteCode(c.verify("discharge", { ticket: badTicket, header: u2.header, org: ORG, app: "1" })),
-    ).toBe("verification_failed");
+    ).toBe("unauthorized");
   });
 
   it("verify answers caveat ids beyond 2^53 exactly, as decimal strings (bigint-safe JSON)", async () => {
@@ -331,7 +347,7 @@ describe("tkdb RPCs over HTTP/Noise", () => {
   });
 
   it("health answers ok and primary", async () => {
-    expect(await c.verify("health", {})).toEqual({ ok: true, primary: true });
+    expect(await c.verify("health", {})).toMatchObject({ ok: true, primary: true, stale: false });
   });
 
   it("a client key not on the allowlist gets a bare 400 on the signing API", async () => {
@@ -344,34 +360,34 @@ describe("tkdb RPCs over HTTP/Noise", () => {
   });
 
   const malformed: [string, "verify" | "sign", Record<string, unknown>, string][] = [
-    ["verify", "verify", { header: 5 }, "bad_request"],
-    ["verify", "verify", {}, "bad_request"],
-    ["verify", "verify", { header: "FlyV1 fm2_AAAA" }, "bad_token"],
-    ["verify", "verify", { header: "x".repeat(60000) }, "bad_token"],
-    ["revocations", "verify", { cursor: "-1" }, "bad_request"],
-    ["revocations", "verify", { cursor: 5 }, "bad_request"],
-    ["revocations", "verify", { limit: 1e9 }, "bad_request"],
-    ["revocations", "verify", { limit: 5001 }, "bad_request"],
-    ["revocations", "verify", { limit: "10" }, "bad_request"],
-    ["discharge", "verify", { ticket: "!!", header: "", org: "7", app: "1" }, "bad_request"],
-    ["discharge", "verify", { ticket: "AAAA", header: "FlyV1 x", org: "7", app: "x" }, "bad_request"],
-    ["discharge", "verify", { ticket: "AAAA", header: "FlyV1 x", org: "7", app: "1" }, "verification_failed"],
-    ["discharge", "verify", { header: "FlyV1 x", org: "7", app: "1" }, "bad_request"],
-    ["org_create", "sign", { org: "0" }, "bad_request"],
-    ["org_create", "sign", { org: -3 }, "bad_request"],
-    ["org_create", "sign", { org: 1.5 }, "bad_request"],
-    ["org_create", "sign", { org: "1".repeat(30) }, "bad_request"],
-    ["org_create", "sign", {}, "bad_request"],
-    ["mint", "sign", { org: "7", caveats: [{ type: "Nope" }] }, "bad_caveats"],
-    ["mint", "sign", { org: "12345", caveats: [] }, "unknown_org"],
-    ["mint", "sign", { org: "7", caveats: "x" }, "bad_caveats"],
-    ["mint", "sign", { org: "7", caveats: [{ type: "Organization", body: { id: "x" } }] }, "bad_caveats"],
-    ["revoke", "sign", {}, "bad_request"],
-    ["revoke", "sign", { nonce: "***" }, "bad_request"],
-    ["revoke", "sign", { nonce: 7 }, "bad_request"],
-    ["revoke", "sign", { token: "fm2_////" }, "bad_token"],
-    ["strip", "sign", { header: "FlyV1 fm2_" + "A".repeat(100) }, "bad_token"],
-    ["strip", "sign", { header: ["x"] }, "bad_request"],
+    ["verify", "verify", { header: 5 }, "invalid_request"],
+    ["verify", "verify", {}, "invalid_request"],
+    ["verify", "verify", { header: "FlyV1 fm2_AAAA" }, "unauthorized"],
+    ["verify", "verify", { header: "x".repeat(60000) }, "unauthorized"],
+    ["revocations", "verify", { cursor: "-1" }, "invalid_request"],
+    ["revocations", "verify", { cursor: 5 }, "invalid_request"],
+    ["revocations", "verify", { limit: 1e9 }, "invalid_request"],
+    ["revocations", "verify", { limit: 5001 }, "invalid_request"],
+    ["revocations", "verify", { limit: "10" }, "invalid_request"],
+    ["discharge", "verify", { ticket: "!!", header: "", org: "7", app: "1" }, "invalid_request"],
+    ["discharge", "verify", { ticket: "AAAA", header: "FlyV1 x", org: "7", app: "x" }, "invalid_request"],
+    ["discharge", "verify", { ticket: "AAAA", header: "FlyV1 x", org: "7", app: "1" }, "unauthorized"],
+    ["discharge", "verify", { header: "FlyV1 x", org: "7", app: "1" }, "invalid_request"],
+    ["org_create", "sign", { org: "0" }, "invalid_request"],
+    ["org_create", "sign", { org: -3 }, "invalid_request"],
+    ["org_create", "sign", { org: 1.5 }, "invalid_request"],
+    ["org_create", "sign", { org: "1".repeat(30) }, "invalid_request"],
+    ["org_create", "sign", {}, "invalid_request"],
+    ["mint", "sign", { org: "7", caveats: [{ type: "Nope" }] }, "invalid_request"],
+    ["mint", "sign", { org: "12345", caveats: [] }, "not_found"],
+    ["mint", "sign", { org: "7", caveats: "x" }, "invalid_request"],
+    ["mint", "sign", { org: "7", caveats: [{ type: "Organization", body: { id: "x" } }] }, "invalid_request"],
+    ["revoke", "sign", {}, "invalid_request"],
+    ["revoke", "sign", { nonce: "***" }, "invalid_request"],
+    ["revoke", "sign", { nonce: 7 }, "invalid_request"],
+    ["revoke", "sign", { token: "fm2_////" }, "unauthorized"],
+    ["strip", "sign", { header: "FlyV1 fm2_" + "A".repeat(100) }, "unauthorized"],
+    ["strip", "sign", { header: ["x"] }, "invalid_request"],
   ];
   it.each(malformed)(
     "malformed %s args (%s API) → the typed refusal for that input, never internal",

@@ -3,11 +3,19 @@ import { ConfigError as ServiceConfigError } from "@tkdb/service";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { toOpenSearchBulk } from "../src/audit.js";
-import { backends, checkKek, kekCheckValue, randomBytes, sealRootKey, unsealRootKey } from "../src/crypto.js";
+import {
+  backends,
+  createKeyring,
+  kekCheckRole,
+  kekCheckValue,
+  randomBytes,
+  sealRootKey,
+  unsealRootKey,
+} from "../src/crypto.js";
 import { loadConfig } from "../src/env.js";
 import { TkdbError } from "../src/errors.js";
 import { startTkdb } from "../src/server.js";
-import { DrizzleStore, verifyAuditChain } from "../src/store.js";
+import { DrizzleStore } from "../src/store.js";
 import { fixture, tempDir } from "./helpers.js";
 
 let t: ReturnType<typeof tempDir>;
@@ -16,32 +24,32 @@ beforeEach(() => {
 });
 afterEach(() => t.cleanup());
 
-describe.each(backends)("crypto ($name backend)", (p) => {
+describe("root keys sealed on the shared keyring", () => {
   const kek = randomBytes(32);
+  const ring = createKeyring({ kek });
   const kid = randomBytes(16);
   const key = randomBytes(32);
 
   it("a sealed root key opens with the same KEK, org and kid", () => {
-    expect(unsealRootKey(p, kek, "7", kid, sealRootKey(p, kek, "7", kid, key))).toEqual(key);
+    expect(unsealRootKey(ring, "7", kid, sealRootKey(ring, ring.current, "7", kid, key))).toEqual(key);
   });
 
   it("a sealed root key refuses another org, another kid, another KEK or a flipped bit", () => {
-    const s = sealRootKey(p, kek, "7", kid, key);
-    expect(() => unsealRootKey(p, kek, "8", kid, s)).toThrow(TkdbError);
-    expect(() => unsealRootKey(p, kek, "7", randomBytes(16), s)).toThrow(TkdbError);
-    expect(() => unsealRootKey(p, randomBytes(32), "7", kid, s)).toThrow(TkdbError);
+    const s = sealRootKey(ring, ring.current, "7", kid, key);
+    expect(() => unsealRootKey(ring, "8", kid, s)).toThrow(TkdbError);
+    expect(() => unsealRootKey(ring, "7", randomBytes(16), s)).toThrow(TkdbError);
+    expect(() => unsealRootKey(createKeyring({ kek: randomBytes(32) }), "7", kid, s)).toThrow(TkdbError);
     const f = s.slice();
-    f[20] = (f[20] as number) ^ 1;
-    expect(() => unsealRootKey(p, kek, "7", kid, f)).toThrow(TkdbError);
+    f[30] = (f[30] as number) ^ 1;
+    expect(() => unsealRootKey(ring, "7", kid, f)).toThrow(TkdbError);
   });
 
-  it("both backends open each other's sealed keys and check values", () => {
-    for (const q of backends) {
-      expect(unsealRootKey(q, kek, "7", kid, sealRootKey(p, kek, "7", kid, key))).toEqual(key);
-      expect(checkKek(q, kek, kekCheckValue(p, kek))).toBe(true);
-      expect(checkKek(q, randomBytes(32), kekCheckValue(p, kek))).toBe(false);
-    }
-    expect(p.sha256(new Uint8Array([1, 2]))).toEqual(backends[0]!.sha256(new Uint8Array([1, 2])));
+  it("a check value names its KEK, and a keyring without that KEK refuses it with wrong_kek", () => {
+    expect(kekCheckRole(ring, kekCheckValue(ring)).kid).toBe(ring.current);
+    expect(() => kekCheckRole(createKeyring({ kek: randomBytes(32) }), kekCheckValue(ring))).toThrow(
+      expect.objectContaining({ code: "wrong_kek" }),
+    );
+    expect(backends[1]!.sha256(new Uint8Array([1, 2]))).toEqual(backends[0]!.sha256(new Uint8Array([1, 2])));
   });
 });
 
@@ -78,27 +86,13 @@ describe("storage and audit chain", () => {
     ]);
   });
 
-  it("an untouched chain verifies; editing any field or deleting a record is detected at that seq", () => {
+  it("legacy audit export (the old table, no longer written) writes an OpenSearch bulk action line and a document per record", () => {
     const s = new DrizzleStore(`${t.dir}/a.db`, backends[0]!);
-    for (let i = 0; i < 5; i++)
-      s.appendAudit({ op: "mint", actor: "c", subject: "7", details: { i } }, 1000 + i);
-    expect(verifyAuditChain(backends[1]!, s.auditRecords())).toBeNull();
-    s.close();
-    const db = new Database(`${t.dir}/a.db`);
-    db.prepare("UPDATE audit SET details = ? WHERE seq = 3").run(JSON.stringify({ i: 99 }));
-    const s2 = new DrizzleStore(`${t.dir}/a.db`, backends[0]!);
-    expect(verifyAuditChain(backends[0]!, s2.auditRecords())).toBe(3);
-    db.prepare("UPDATE audit SET details = ? WHERE seq = 3").run(JSON.stringify({ i: 2 }));
-    expect(verifyAuditChain(backends[0]!, s2.auditRecords())).toBeNull();
-    db.prepare("DELETE FROM audit WHERE seq = 2").run();
-    expect(verifyAuditChain(backends[0]!, s2.auditRecords())).toBe(3);
-    db.close();
-    s2.close();
-  });
-
-  it("audit export writes an OpenSearch bulk action line and a document per record", () => {
-    const s = new DrizzleStore(`${t.dir}/a.db`, backends[0]!);
-    s.appendAudit({ op: "revoke", actor: "c", subject: "n", details: { revoked: true } }, 0);
+    s.sqlite
+      .prepare(
+        "INSERT INTO audit (seq, ts, op, actor, subject, details, prev_hash, hash) VALUES (1, 0, 'revoke', 'c', 'n', ?, ?, ?)",
+      )
+      .run(JSON.stringify({ revoked: true }), "0".repeat(64), "a".repeat(64));
     const lines = toOpenSearchBulk(s.auditRecords())
       .trim()
       .split("\n")
@@ -109,17 +103,17 @@ describe("storage and audit chain", () => {
     expect(lines[1]).toMatchObject({ op: "revoke", seq: 1, "@timestamp": "1970-01-01T00:00:00.000Z" });
   });
 
-  it("a failing transaction leaves neither the revocation nor its audit record", () => {
+  it("a failing transaction leaves neither the revocation nor its audit_intents row", () => {
     const s = new DrizzleStore(`${t.dir}/a.db`, backends[0]!);
     expect(() =>
       s.transaction(() => {
         s.revoke(new Uint8Array([1]), null);
-        s.appendAudit({ op: "revoke", actor: "", subject: "", details: {} }, 0);
+        s.recordIntent("n1", 7, "a".repeat(64), 0);
         throw new Error("boom");
       }),
     ).toThrow("boom");
     expect(s.anyRevoked([new Uint8Array([1])])).toBe(false);
-    expect(s.auditRecords()).toEqual([]);
+    expect(s.intentCommitted("n1", 7, "a".repeat(64))).toBe(false);
     s.close();
   });
 });

@@ -50,6 +50,8 @@ export const AUDIT_FIELDS = {
   version: "long",
   count: "long",
   cursor: "long",
+  nonces: "keyword",
+  required_until: "long",
   intent_seq: "long",
   reconciled: "boolean",
   head_seq: "long",
@@ -86,7 +88,21 @@ export interface AuditIds {
   readonly version?: number;
   readonly count?: number;
   readonly cursor?: number;
+  /**
+   * Every nonce an operation acted on (tkdb `revoke`: the revoked nonce and the derived service
+   * tokens' nonces it blacklisted), each as `nonceRef`, at most `MAX_NONCES`: public ids (the
+   * revocation feed publishes them), checked as Fly nonces, never free text.
+   */
+  readonly nonces?: readonly string[];
+  /**
+   * With `nonces`, one entry per nonce, in the same order: the unix second until which its
+   * blacklist row is required (the token's recorded expiry), 0 when it has none (kept forever).
+   */
+  readonly required_until?: readonly number[];
 }
+
+/** The most entries of `nonces` (and `required_until`) on one line. */
+export const MAX_NONCES = 100_000;
 
 export interface AuditEventInput extends AuditIds {
   readonly kind: "intent" | "outcome" | "event";
@@ -168,6 +184,18 @@ const names: Check = (v, field) => {
   for (const n of v) text(SECRET_NAME)(n, field);
 };
 
+const nonceList: Check = (v, field) => {
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_NONCES)
+    refuse(field, `must be 1 to ${MAX_NONCES} nonces`);
+  for (const n of v) nonce(n, field);
+};
+
+const secondsList: Check = (v, field) => {
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_NONCES)
+    refuse(field, `must be 1 to ${MAX_NONCES} unix seconds`);
+  for (const n of v) uint(n, field);
+};
+
 const intList: Check = (v, field) => {
   if (!Array.isArray(v) || v.length > 100_000) refuse(field, "must be a list of integers");
   for (const n of v) uint(n, field);
@@ -195,6 +223,8 @@ const ID_CHECKS: Readonly<Record<keyof AuditIds, Check>> = {
   version: uint,
   count: uint,
   cursor: uint,
+  nonces: nonceList,
+  required_until: secondsList,
 };
 
 const CALLER_CHECKS: Readonly<Record<string, Check>> = {
@@ -257,6 +287,11 @@ function checkShape(x: Record<string, unknown>): void {
   if (kind === "event" && x.intent_seq !== undefined) refuse("intent_seq", "only an outcome has one");
   if (x.outcome !== undefined && x.outcome !== "ok" && x.code === undefined) refuse("code", "is required");
   if (x.outcome === "ok" && x.code !== undefined) refuse("code", "an ok outcome has no code");
+  if (
+    x.required_until !== undefined &&
+    (x.required_until as unknown[]).length !== (x.nonces as unknown[] | undefined)?.length
+  )
+    refuse("required_until", "needs one entry per nonce");
 }
 
 /**
@@ -312,6 +347,8 @@ const ID_FIELDS = [
   "version",
   "count",
   "cursor",
+  "nonces",
+  "required_until",
 ] as const satisfies readonly (keyof AuditIds)[];
 
 /** The identity fields of a line, copied onto the outcome `reconcile` writes for it. */

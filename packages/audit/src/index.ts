@@ -14,6 +14,7 @@ export {
   type AuditLine,
   type AuditOutcome,
   cliActor,
+  MAX_NONCES,
   noiseActor,
   parseEventInput,
 } from "./event.js";

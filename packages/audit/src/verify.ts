@@ -46,6 +46,12 @@ export interface VerifyOptions {
   readonly firstSeq?: number;
   /** A live log: a partial last line is a write in progress, not a failure. Default false. */
   readonly live?: boolean;
+  /**
+   * Called with each line once it has verified against the one before it, in seq order. The log
+   * as a whole is good only if the result is `ok`: a caller that acts on the lines (tkdb's
+   * re-apply of revocations) must wait for the result and discard them otherwise.
+   */
+  readonly onLine?: (line: AuditLine) => void;
 }
 
 type Failure = Extract<VerifyResult, { ok: false }>;
@@ -124,6 +130,7 @@ export async function verify(dir: string, opts: VerifyOptions = {}): Promise<Ver
           file: seg.name,
           line: n + 1,
         });
+      opts.onLine?.(parsed.line);
       prev = parsed.line.hash;
       head = { seq: parsed.line.seq, hash: parsed.line.hash };
       expectSeq++;

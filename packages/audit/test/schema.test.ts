@@ -5,10 +5,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
+  AUDIT_FIELDS,
   type AuditEventInput,
   cliActor,
   isAuditError,
   looksLikeMaterial,
+  MAX_NONCES,
   noiseActor,
   nonceRef,
   parseEventInput,
@@ -201,6 +203,62 @@ describe("event schema", () => {
     expect(refused({ kind: "intent", op: "mint", actor, outcome: "ok" })).toBe(true);
     expect(refused({ kind: "event", op: "verify", actor, outcome: "ok", code: "x" })).toBe(true);
     expect(refused({ ...mintIntent, kind: "counter" })).toBe(true);
+  });
+});
+
+describe("nonces and required_until (tkdb revoke: what a re-apply after a restore needs)", () => {
+  const revokeOutcome = (nonces: unknown, required_until?: unknown) => ({
+    kind: "outcome",
+    op: "revoke",
+    actor,
+    intent_seq: 3,
+    outcome: "ok",
+    nonces,
+    ...(required_until === undefined ? {} : { required_until }),
+  });
+
+  it("accepts a list of Fly nonces (public ids) with one required_until per nonce", () => {
+    const nonces = [flyNonce(), flyNonce(), nonceRef(flyNonce(true))];
+    const e = parseEventInput(revokeOutcome(nonces, [1_900_000_000, 0, 5]));
+    expect(e.nonces).toEqual(nonces);
+    expect(e.required_until).toEqual([1_900_000_000, 0, 5]);
+    expect(AUDIT_FIELDS.nonces).toBe("keyword");
+    expect(AUDIT_FIELDS.required_until).toBe("long");
+  });
+
+  it("refuses a key, a token or free text among the nonces", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 64 }), (key) => {
+        for (const text of keyEncodings(key))
+          expect(refused(revokeOutcome([flyNonce(), text], [0, 0])), text).toBe(true);
+        expect(refused(revokeOutcome([flyNonce(), key], [0, 0]))).toBe(true);
+      }),
+      { seed: 1415, numRuns: 100 },
+    );
+    for (const bad of [flyTokenText(), flyTokenText().slice(6, 200), "revoked", "", flyNonce(false, 300)])
+      expect(refused(revokeOutcome([bad], [0])), bad.slice(0, 20)).toBe(true);
+    expect(refused(revokeOutcome(flyNonce(), [0]))).toBe(true);
+    expect(refused(revokeOutcome([], []))).toBe(true);
+  });
+
+  it("refuses required_until that is not one non-negative integer per nonce", () => {
+    const two = [flyNonce(), flyNonce()];
+    for (const bad of [
+      [1],
+      [1, 2, 3],
+      [1, -1],
+      [1, 1.5],
+      ["1", 2],
+      [1, Buffer.from(randomKey()).toString("hex")],
+      7,
+    ])
+      expect(refused(revokeOutcome(two, bad)), JSON.stringify(bad)).toBe(true);
+    expect(refused({ ...mintIntent, required_until: [1] })).toBe(true);
+  });
+
+  it("bounds the list: at most MAX_NONCES nonces on one line", () => {
+    const n = flyNonce();
+    expect(refused(revokeOutcome(Array(MAX_NONCES + 1).fill(n)))).toBe(true);
   });
 });
 

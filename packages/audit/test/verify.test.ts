@@ -62,6 +62,19 @@ describe("verify", () => {
     expect(r.ok && r.checkpoints).toBeGreaterThan(3);
   });
 
+  it("hands each verified line to onLine in seq order, and stops handing them at the first bad line", async () => {
+    const seen: number[] = [];
+    const r = await verify(d, { onLine: (l) => seen.push(l.seq) });
+    expect(r.ok).toBe(true);
+    expect(seen).toEqual(Array.from({ length: r.lines }, (_, i) => i + 1));
+    editLines(seg(1), (ls) => ls.map((l, i) => (i === 3 ? l.replace(/"count":(\d+)/, '"count":999') : l)));
+    const after: number[] = [];
+    const bad = await verify(d, { onLine: (l) => after.push(l.seq) });
+    expect(bad.ok).toBe(false);
+    expect(after.length).toBe(bad.lines);
+    expect(after.length).toBeLessThan(seen.length);
+  });
+
   it("detects an edited value (hash mismatch)", async () => {
     editLines(seg(1), (ls) => ls.map((l, i) => (i === 3 ? l.replace(/"count":(\d+)/, '"count":999') : l)));
     expect(await verify(d)).toMatchObject({

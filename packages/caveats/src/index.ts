@@ -120,6 +120,7 @@ export {
   StorageObjects,
   Volumes,
 } from "./flyio.js";
+export { type JSONCaveat, LOGIN_TTL_S, loginDischarge, userTokenCaveats } from "./login.js";
 export {
   BlockPetsemMax,
   BlockPetsemMin,

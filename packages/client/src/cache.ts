@@ -39,6 +39,7 @@ export class VerificationCache {
   private readonly lru = new Map<CacheEntry, true>();
   private readonly byNonce = new Map<string, Set<CacheEntry>>();
   private total = 0;
+  private evicted = 0;
   private readonly maxEntries: number;
   private readonly maxBytes: number;
   private readonly maxPerNonce: number;
@@ -57,6 +58,14 @@ export class VerificationCache {
     return this.total;
   }
 
+  /**
+   * Entries pushed out to make room since construction (the entry, byte or per-nonce bound), for
+   * metrics. Revocation pruning, remove() and clear() are not evictions.
+   */
+  get evictions(): number {
+    return this.evicted;
+  }
+
   /** Entries for this permission nonce and discharge set, most recently used first. */
   candidates(nonceId: string, dischargeKey: string): CacheEntry[] {
     const set = this.byNonce.get(nonceId);
@@ -73,7 +82,7 @@ export class VerificationCache {
   add(e: CacheEntry): void {
     if (e.bytes > this.maxBytes) return;
     const siblings = this.candidates(e.nonceId, e.dischargeKey);
-    if (siblings.length >= this.maxPerNonce) this.remove(siblings.at(-1) as CacheEntry);
+    if (siblings.length >= this.maxPerNonce) this.evict(siblings.at(-1) as CacheEntry);
     this.lru.set(e, true);
     this.total += e.bytes;
     for (const id of e.dependsOn) {
@@ -86,8 +95,13 @@ export class VerificationCache {
     }
     while (this.lru.size > this.maxEntries || this.total > this.maxBytes) {
       const oldest = this.lru.keys().next().value as CacheEntry;
-      this.remove(oldest);
+      this.evict(oldest);
     }
+  }
+
+  private evict(e: CacheEntry): void {
+    if (this.lru.has(e)) this.evicted++;
+    this.remove(e);
   }
 
   remove(e: CacheEntry): void {

@@ -4,13 +4,14 @@ export { ClientArgumentError, ClientError, TokenRefusedError, UnavailableError }
 export { PetsemClient, type ResolveResult, type SecretMeta, type WriteResult } from "./petsem.js";
 export { backoffDelay, type RetryOptions, withFailover } from "./retry.js";
 export { type Endpoint, NoiseRpc, newRid, type RpcOptions } from "./rpc.js";
-export { type Id, TkdbClient, type TkdbClientOptions, type TkdbVerified } from "./tkdb.js";
+export { type Id, replicationOf, TkdbClient, type TkdbClientOptions, type TkdbVerified } from "./tkdb.js";
 export {
   type Authority,
   CachingVerifier,
   type CachingVerifierOptions,
   defaultNonceId,
   type OnlineVerification,
+  type ReplicationInfo,
   type RevocationPage,
   type VerifyOutcome,
 } from "./verifier.js";

@@ -21,8 +21,27 @@ export interface WriteResult {
   [k: string]: unknown;
 }
 
+/** An app's deploy record: the app version the next boot must reach, and when it was recorded. */
+export interface DeployRecord {
+  min_version: number;
+  deployed_at: string;
+  [k: string]: unknown;
+}
+
+/** One kept version of a secret (never its value). */
+export interface SecretVersion {
+  version: number;
+  app_version: number;
+  created_at: string;
+  deleted: boolean;
+  digest: string | null;
+  [k: string]: unknown;
+}
+
 export interface ResolveResult {
   app_version: number;
+  /** the epoch of `app_version` (petsem mints a new one at every restore or promotion) */
+  epoch?: string;
   secrets: { name: string; version: number; value: string }[];
   missing?: string[];
 }
@@ -66,6 +85,7 @@ function decodeResolve(raw: unknown): ResolveResult {
     return { name: e.name, version: e.version, value: decodeValue(e) };
   });
   const out: ResolveResult = { app_version: r.app_version, secrets };
+  if (typeof (r as { epoch?: unknown }).epoch === "string") out.epoch = (r as { epoch: string }).epoch;
   if (Array.isArray(r.missing)) out.missing = r.missing.filter((n): n is string => typeof n === "string");
   return out;
 }
@@ -114,7 +134,7 @@ export class PetsemClient {
     org: Id,
     app: Id,
     minVersion?: number,
-  ): Promise<{ app_version: number; secrets: SecretMeta[] }> {
+  ): Promise<{ app_version: number; secrets: SecretMeta[]; deployed?: DeployRecord | null }> {
     return this.rpc.call("secrets", "list", {
       token,
       org: idStr(org),
@@ -148,8 +168,49 @@ export class PetsemClient {
   }
 
   /**
+   * Records the app version the next boot must reach (the app's deploy record; default: its current
+   * version). Needs the writer's `set` right; idempotent across retries (one rid).
+   */
+  deploy(
+    token: string,
+    org: Id,
+    app: Id,
+    minVersion?: number,
+  ): Promise<WriteResult & DeployRecord & { changed: boolean }> {
+    return this.rpc.call(
+      "secrets",
+      "deploy",
+      {
+        token,
+        org: idStr(org),
+        app: idStr(app),
+        ...(minVersion !== undefined ? { min_version: minVersion } : {}),
+      },
+      { mutating: true },
+    );
+  }
+
+  /** One secret's kept versions, newest first, with times; never values. */
+  history(
+    token: string,
+    org: Id,
+    app: Id,
+    name: string,
+  ): Promise<{
+    app_version: number;
+    name: string;
+    current_version: number;
+    live: boolean;
+    versions: SecretVersion[];
+  }> {
+    return this.rpc.call("secrets", "history", { token, org: idStr(org), app: idStr(app), name });
+  }
+
+  /**
    * The only call that returns values: `header` is the reader token with its tkdb discharge; the
    * store must be at `minVersion` or later, or petsem refuses (`stale`) rather than answer older values.
+   * `minEpoch`: the epoch a write returned with `minVersion`; a version lost in a restore is then
+   * refused (`stale`, details `lost`) rather than answered with the contents that reuse its number.
    * petsem sends values as base64; they are returned decoded, as strings.
    */
   async resolve(
@@ -158,6 +219,7 @@ export class PetsemClient {
     app: Id,
     minVersion: number,
     names?: string[],
+    minEpoch?: string,
   ): Promise<ResolveResult> {
     const raw = await this.rpc.call<unknown>("secrets", "resolve", {
       token: header,
@@ -165,6 +227,7 @@ export class PetsemClient {
       app: idStr(app),
       min_version: minVersion,
       ...(names ? { names } : {}),
+      ...(minEpoch !== undefined ? { min_epoch: minEpoch } : {}),
     });
     return decodeResolve(raw);
   }

@@ -12,7 +12,7 @@ import {
 } from "@tkdb/macaroon";
 import { ClientArgumentError } from "./errors.js";
 import { NoiseRpc, type RpcOptions } from "./rpc.js";
-import type { Authority, OnlineVerification, RevocationPage } from "./verifier.js";
+import type { Authority, OnlineVerification, ReplicationInfo, RevocationPage } from "./verifier.js";
 
 /** Organization and app IDs travel as decimal strings (they may pass 2^53). */
 export type Id = bigint | number | string;
@@ -26,6 +26,25 @@ function id(v: Id, what: string): string {
 function str(v: unknown, what: string): string {
   if (typeof v !== "string") throw new ClientArgumentError(`tkdb answered without ${what}`);
   return v;
+}
+
+/**
+ * The `replication` field of verify, discharge and revocations replies (and health): the feed
+ * epoch, the node's feed sequence, the primary's last heartbeat and its age. Absent or malformed:
+ * undefined (an older tkdb), which never counts as an epoch change.
+ */
+export function replicationOf(v: unknown): ReplicationInfo | undefined {
+  if (v === null || typeof v !== "object") return undefined;
+  const r = v as Record<string, unknown>;
+  if (typeof r.epoch !== "string" || typeof r.seq !== "string") return undefined;
+  if (typeof r.heartbeat_ms !== "number" || typeof r.age_ms !== "number") return undefined;
+  return {
+    epoch: r.epoch,
+    seq: r.seq,
+    heartbeatMs: r.heartbeat_ms,
+    ageMs: r.age_ms,
+    primary: r.primary === true,
+  };
 }
 
 export interface TkdbVerified extends OnlineVerification {
@@ -51,21 +70,38 @@ export class TkdbClient implements Authority {
   // ---- verification API (IK) -------------------------------------------------------------
 
   async verify(header: string): Promise<TkdbVerified> {
-    const r = await this.rpc.call<{ caveats: unknown; nonce: unknown; org: unknown }>("verify", "verify", {
-      header,
-    });
+    const r = await this.rpc.call<{ caveats: unknown; nonce: unknown; org: unknown; replication?: unknown }>(
+      "verify",
+      "verify",
+      { header },
+    );
     const caveats: Caveat[] = caveatSetFromJSON(r.caveats, this.registry);
-    return { caveats, nonce: str(r.nonce, "nonce"), org: str(r.org, "org") };
+    const replication = replicationOf(r.replication);
+    return {
+      caveats,
+      nonce: str(r.nonce, "nonce"),
+      org: str(r.org, "org"),
+      ...(replication === undefined ? {} : { replication }),
+    };
   }
 
   async revocations(cursor: string | undefined, limit?: number): Promise<RevocationPage> {
-    const r = await this.rpc.call<{ nonces: unknown; cursor: unknown }>("verify", "revocations", {
-      ...(cursor !== undefined ? { cursor } : {}),
-      ...(limit !== undefined ? { limit } : {}),
-    });
+    const r = await this.rpc.call<{ nonces: unknown; cursor: unknown; replication?: unknown }>(
+      "verify",
+      "revocations",
+      {
+        ...(cursor !== undefined ? { cursor } : {}),
+        ...(limit !== undefined ? { limit } : {}),
+      },
+    );
     if (!Array.isArray(r.nonces) || !r.nonces.every((n) => typeof n === "string"))
       throw new ClientArgumentError("tkdb answered a malformed revocation page");
-    return { nonces: r.nonces as string[], cursor: str(r.cursor, "cursor") };
+    const replication = replicationOf(r.replication);
+    return {
+      nonces: r.nonces as string[],
+      cursor: str(r.cursor, "cursor"),
+      ...(replication === undefined ? {} : { replication }),
+    };
   }
 
   /**
@@ -90,8 +126,23 @@ export class TkdbClient implements Authority {
     return str(r.discharge, "discharge");
   }
 
-  health(): Promise<{ ok: boolean; primary: boolean }> {
-    return this.rpc.call("verify", "health", {});
+  /**
+   * Up, primary or not, and (from a tkdb with replication) `stale`: a replica past its staleness
+   * bound, which refuses verify, discharge and revocations with `stale` until it hears the primary.
+   */
+  async health(): Promise<{ ok: boolean; primary: boolean; stale?: boolean; replication?: ReplicationInfo }> {
+    const r = await this.rpc.call<{ ok: boolean; primary: boolean; stale?: unknown; replication?: unknown }>(
+      "verify",
+      "health",
+      {},
+    );
+    const replication = replicationOf(r.replication);
+    return {
+      ok: r.ok,
+      primary: r.primary,
+      ...(typeof r.stale === "boolean" ? { stale: r.stale } : {}),
+      ...(replication === undefined ? {} : { replication }),
+    };
   }
 
   // ---- signing API (KK): needs clientStaticKey listed by tkdb -----------------------------

@@ -11,9 +11,17 @@
  * - caveats (time, access) are checked on every call, cached or not;
  * - the revocation feed is polled with a cursor; a revoked nonce prunes every cached entry of its
  *   lineage and is never accepted again by this verifier;
- * - if the feed has not answered for longer than `failClosedAfterMs`, the whole cache is dropped
- *   and every call goes online; if the authority cannot be reached either, verification fails
- *   with UnavailableError, never a pass.
+ * - if the feed has not answered for longer than `failClosedAfterMs` (measured from the start of
+ *   the last successful poll), the whole cache is dropped and every call goes online; if the
+ *   authority cannot be reached either, verification fails with UnavailableError, never a pass.
+ *   A tkdb replica that cannot hear its primary answers `stale`: a failed poll like any other;
+ * - the feed's cursor is a sequence within an epoch (tkdb mints a new one at every restore,
+ *   failover or primary start): a reply naming another epoch than the one the cursor belongs to
+ *   drops the whole cache and re-reads the feed from the beginning (revoked nonces are kept).
+ *
+ * Worst-case delay before a revocation at the primary stops a cached pass here, following a tkdb
+ * replica: tkdb's heartbeat interval + its staleness bound + failClosedAfterMs (1 + 10 + 30 s with
+ * the defaults; docs/ARCHITECTURE.md, "Reads on replicas").
  */
 import {
   type Access,
@@ -36,18 +44,33 @@ import {
 } from "@tkdb/macaroon";
 import { type CacheLimits, entrySize, VerificationCache } from "./cache.js";
 import { ancestorOf, appendedCaveats, dischargeSetKey, ownCaveats } from "./chain.js";
-import { ClientArgumentError, TokenRefusedError } from "./errors.js";
+import { ClientArgumentError, TokenRefusedError, UnavailableError } from "./errors.js";
 
 /** What the authority answers for a verified header. */
 export interface OnlineVerification {
   /** The verified caveat set (discharges' caveats folded in). */
   caveats: Caveat[];
+  /** The answering node's replication position (a tkdb with replication). */
+  replication?: ReplicationInfo;
+}
+
+/** Where the answering tkdb node stands (its replies' `replication` field). */
+export interface ReplicationInfo {
+  /** The feed epoch: a new one means the cursor and every cached answer are void. */
+  epoch: string;
+  /** The feed sequence this node holds (decimal). */
+  seq: string;
+  /** The primary's last heartbeat this node holds (unix ms) and its age as the node measures it. */
+  heartbeatMs: number;
+  ageMs: number;
+  primary: boolean;
 }
 
 export interface RevocationPage {
   /** Nonce ids (see `nonceId`) revoked since the cursor. */
   nonces: string[];
   cursor: string;
+  replication?: ReplicationInfo;
 }
 
 /** The authority's side, as the caching verifier needs it (TkdbClient implements it). */
@@ -64,6 +87,11 @@ export interface CachingVerifierOptions {
   pollIntervalMs?: number;
   /** Feed silence after which the cache is dropped and verification goes online. Default 30 000. */
   failClosedAfterMs?: number;
+  /**
+   * A feed page from a tkdb replica whose primary heartbeat is older than this counts as a failed
+   * poll, whatever the replica's own bound (TKDB_STALE_AFTER_MS) says. Default 10 000.
+   */
+  maxReplicationAgeMs?: number;
   cache?: CacheLimits;
   registry?: CaveatRegistry;
   backend?: CryptoBackend;
@@ -89,18 +117,21 @@ export class CachingVerifier {
   private readonly permissionLocation: string;
   private readonly pollIntervalMs: number;
   private readonly failClosedAfterMs: number;
+  private readonly maxReplicationAgeMs: number;
   private readonly registry: CaveatRegistry;
   private readonly backend: CryptoBackend;
   private readonly now: () => number;
   private readonly nonceId: (n: Nonce) => string;
   private readonly revoked = new Set<string>();
   private cursor: string | undefined;
+  /** The feed epoch the cursor and the cache belong to (undefined until a tkdb names one). */
+  private epoch: string | undefined;
   private lastFeedOk = Number.NEGATIVE_INFINITY;
   /** Bumped by every revocation seen, so an online answer that raced one is not cached. */
   private revocationEpoch = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
   private polling: Promise<boolean> | undefined;
-  readonly stats = { hits: 0, misses: 0, online: 0, dropped: 0 };
+  readonly stats = { hits: 0, misses: 0, online: 0, dropped: 0, epochs: 0 };
 
   constructor(opts: CachingVerifierOptions) {
     if (!opts?.authority) throw new ClientArgumentError("authority is required");
@@ -108,6 +139,7 @@ export class CachingVerifier {
     this.permissionLocation = opts.permissionLocation ?? "https://api.fly.io/v1";
     this.pollIntervalMs = opts.pollIntervalMs ?? 5_000;
     this.failClosedAfterMs = opts.failClosedAfterMs ?? 30_000;
+    this.maxReplicationAgeMs = opts.maxReplicationAgeMs ?? 10_000;
     this.registry = opts.registry ?? coreRegistry;
     this.backend = opts.backend ?? defaultBackend;
     this.now = opts.now ?? Date.now;
@@ -128,6 +160,22 @@ export class CachingVerifier {
     this.timer = undefined;
   }
 
+  /**
+   * When the last successful poll of the revocation feed started (unix ms), or undefined before
+   * the first one. Freshness counts from a poll's start (see pollOnce).
+   */
+  get lastFeedOkAt(): number | undefined {
+    return Number.isFinite(this.lastFeedOk) ? this.lastFeedOk : undefined;
+  }
+
+  /**
+   * Seconds since the last successful poll of the feed started: what `failClosedAfterMs` is
+   * compared with. Infinity before the first successful poll (never fresh). For metrics.
+   */
+  feedLagSeconds(): number {
+    return Number.isFinite(this.lastFeedOk) ? Math.max(0, this.now() - this.lastFeedOk) / 1000 : Infinity;
+  }
+
   /** Whether the feed answered recently enough for cached results to be trusted. */
   feedFresh(): boolean {
     return this.now() - this.lastFeedOk <= this.failClosedAfterMs;
@@ -142,20 +190,48 @@ export class CachingVerifier {
   }
 
   private async pollOnce(): Promise<boolean> {
+    // Freshness counts from the start: a revocation committed while a page was in flight may be
+    // missing from it.
+    const started = this.now();
     try {
       for (let page = 0; page < 1000; page++) {
-        const r = await this.authority.revocations(this.cursor);
+        const asked = this.cursor;
+        const r = await this.authority.revocations(asked);
         for (const id of r.nonces) this.markRevoked(id);
-        const more = r.nonces.length > 0 && r.cursor !== this.cursor;
+        if (this.newEpoch(r.replication)) continue; // cursor reset: read again from the start
+        const rep = r.replication;
+        if (rep !== undefined && !rep.primary && !(rep.ageMs >= 0 && rep.ageMs <= this.maxReplicationAgeMs))
+          throw new UnavailableError("the tkdb replica is too far behind its primary");
+        const more = r.nonces.length > 0 && r.cursor !== asked;
         this.cursor = r.cursor;
-        if (!more) break;
+        if (!more) {
+          this.lastFeedOk = Math.max(this.lastFeedOk, started);
+          return true;
+        }
       }
-      this.lastFeedOk = this.now();
-      return true;
+      // Still more pages: not caught up, so not fresh; the next poll continues from the cursor.
+      this.enforceFreshness();
+      return false;
     } catch {
       this.enforceFreshness();
       return false;
     }
+  }
+
+  /**
+   * Records the epoch a reply names. A different one than the cursor's (a restore or failover at
+   * tkdb, whose sequence may have been reused) drops the cache and the cursor; returns whether it did.
+   */
+  private newEpoch(r: ReplicationInfo | undefined): boolean {
+    if (r === undefined || r.epoch === "") return false;
+    const before = this.epoch;
+    this.epoch = r.epoch;
+    if (before === undefined || before === r.epoch) return false;
+    this.cursor = undefined;
+    this.revocationEpoch++;
+    this.cache.clear();
+    this.stats.epochs++;
+    return true;
   }
 
   private markRevoked(id: string): void {
@@ -198,6 +274,7 @@ export class CachingVerifier {
       const epoch = this.revocationEpoch;
       this.stats.online++;
       const r = await this.authority.verify(header);
+      this.newEpoch(r.replication);
       caveats = r.caveats;
       if (
         local &&

@@ -174,7 +174,7 @@ export function decodeResponse(request: EncodedNoiseRequest, response: RawNoiseR
     throw bad("response rid does not match the request");
   }
   if (parsed.ok) return parsed.result;
-  throw new NoiseRemoteError(parsed.error.code, parsed.error.message, parsed.rid);
+  throw new NoiseRemoteError(parsed.error.code, parsed.error.message, parsed.rid, parsed.error);
 }
 
 export interface NoiseCallOptions extends EncodeRequestOptions {

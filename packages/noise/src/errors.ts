@@ -73,11 +73,25 @@ export class NoiseTransportError extends NoiseError {
   }
 }
 
-/** HTTP/Noise client: the server answered with an authenticated `ok:false` response. */
+/**
+ * HTTP/Noise client: the server answered with an authenticated `ok:false` response. `code` is the
+ * code as sent (canonical for tkdb and petsem); `alias` the old name of the same refusal when the
+ * server sent one (`bad_token` for an `unauthorized`); `details` the non-secret facts it sent
+ * (`current_app_version`, `primary`, …).
+ */
 export class NoiseRemoteError extends NoiseError {
   readonly rid: string;
-  constructor(code: string, message: string, rid: string) {
+  readonly alias: string | undefined;
+  readonly details: Readonly<Record<string, string | number | boolean>> | undefined;
+  constructor(
+    code: string,
+    message: string,
+    rid: string,
+    extras: { alias?: string; details?: Record<string, string | number | boolean> } = {},
+  ) {
     super(code, message);
     this.rid = rid;
+    this.alias = extras.alias;
+    this.details = extras.details === undefined ? undefined : Object.freeze({ ...extras.details });
   }
 }

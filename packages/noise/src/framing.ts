@@ -121,9 +121,52 @@ export interface RequestPayload {
   tp?: string;
 }
 
+/**
+ * A refusal on the wire: `code` and `message`, and optionally `alias` (an old name of the same
+ * code, for clients that still match it) and `details` (non-secret facts such as a current version
+ * or the primary's address; the service allow-lists them before sending).
+ */
+export interface ErrorBody {
+  code: string;
+  message: string;
+  alias?: string;
+  details?: Record<string, string | number | boolean>;
+}
+
 export type ResponsePayload =
   | { v: 1; rid: string; ok: true; result: unknown }
-  | { v: 1; rid: string; ok: false; error: { code: string; message: string } };
+  | { v: 1; rid: string; ok: false; error: ErrorBody };
+
+const ALIAS_RE = /^[a-z][a-z0-9_]{0,63}$/;
+const DETAIL_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+/**
+ * The optional `alias` and `details` of an error (thrown by an op, or parsed from a response),
+ * checked for shape: an alias is a code-shaped string, details at most 16 entries of a string (up
+ * to 512 characters), a finite number or a boolean. Anything else is left out.
+ */
+export function errorExtras(x: unknown): Pick<ErrorBody, "alias" | "details"> {
+  if (typeof x !== "object" || x === null) return {};
+  const { alias, details } = x as { alias?: unknown; details?: unknown };
+  const out: Pick<ErrorBody, "alias" | "details"> = {};
+  if (typeof alias === "string" && ALIAS_RE.test(alias)) out.alias = alias;
+  if (isPlainObject(details)) {
+    const kept: Record<string, string | number | boolean> = {};
+    let n = 0;
+    for (const [k, v] of Object.entries(details)) {
+      if (n >= 16 || !DETAIL_KEY_RE.test(k)) continue;
+      const ok =
+        (typeof v === "string" && v.length <= 512) ||
+        (typeof v === "number" && Number.isFinite(v)) ||
+        typeof v === "boolean";
+      if (!ok) continue;
+      kept[k] = v as string | number | boolean;
+      n += 1;
+    }
+    if (n > 0) out.details = kept;
+  }
+  return out;
+}
 
 function isPlainObject(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x);
@@ -195,7 +238,7 @@ export function parseResponsePayload(bytes: Uint8Array): ResponsePayload | null 
   if (x.ok === false && isPlainObject(x.error)) {
     const { code, message } = x.error;
     if (typeof code === "string" && typeof message === "string") {
-      return { v: 1, rid: x.rid, ok: false, error: { code, message } };
+      return { v: 1, rid: x.rid, ok: false, error: { code, message, ...errorExtras(x.error) } };
     }
   }
   return null;

@@ -21,7 +21,7 @@ export {
   NoiseStateError,
   NoiseTransportError,
 } from "./errors.js";
-export type { NoiseApi, NoisePattern } from "./framing.js";
+export type { ErrorBody, NoiseApi, NoisePattern } from "./framing.js";
 export {
   buildPrologue,
   decodeClientKey,
@@ -46,6 +46,8 @@ export {
   limitConnections,
   resolveHttpLimits,
 } from "./http-limits.js";
+export type { NodeListener, NodeRequestLike, NodeResponseLike } from "./node-http.js";
+export { nodeNoiseListener } from "./node-http.js";
 export type { BasePattern, Protocol } from "./protocol.js";
 export { parseProtocolName } from "./protocol.js";
 export type {

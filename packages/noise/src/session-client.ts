@@ -110,7 +110,8 @@ function checkResponse(plain: Uint8Array, rid: string): ResponsePayload & { ok: 
   if (parsed === null) throw bad("authenticated response is not a valid response object");
   if (parsed.rid !== rid && (parsed.ok || parsed.rid !== ""))
     throw bad("response rid does not match the request");
-  if (!parsed.ok) throw new NoiseRemoteError(parsed.error.code, parsed.error.message, parsed.rid);
+  if (!parsed.ok)
+    throw new NoiseRemoteError(parsed.error.code, parsed.error.message, parsed.rid, parsed.error);
   return parsed;
 }
 

@@ -54,6 +54,44 @@ export class CliError extends Error {
   }
 }
 
+/** Where a server was told to listen: the address and the variables that chose it. */
+export interface ListenSite {
+  readonly app: string;
+  readonly host: string;
+  readonly port: number;
+  /** e.g. TKDB_HOST, PETSEM_HOST */
+  readonly hostVar: string;
+  /** e.g. TKDB_PORT, PETSEM_PORT */
+  readonly portVar: string;
+}
+
+/**
+ * A failure to listen, as both apps' `serve` report it: a port in use (or an address not ours to
+ * bind) names the port and the variable that chose it (exit 1). Anything else is returned as is.
+ */
+export function listenRefusal(e: unknown, site: ListenSite): unknown {
+  let code: unknown;
+  for (let c = e, i = 0; c !== null && typeof c === "object" && i < 5; c = (c as Error).cause, i++) {
+    const k = (c as { code?: unknown }).code;
+    const at = (c as { port?: unknown }).port;
+    // Another listener's port (a metrics port, say) is not this variable's fault.
+    if (typeof at === "number" && at !== site.port) return e;
+    if (k === "EADDRINUSE" || k === "EACCES" || k === "EADDRNOTAVAIL") code = k;
+  }
+  const { app, host, port, hostVar, portVar } = site;
+  if (code === "EADDRINUSE")
+    return CliError.refused(`port ${port} on ${host} is already in use`, {
+      where: `${portVar}=${port}`,
+      hint: `stop the other process (another ${app}?), or set ${portVar} to a free port (0: any)`,
+    });
+  if (code === "EACCES" || code === "EADDRNOTAVAIL")
+    return CliError.refused(`cannot listen on ${host}:${port} (${code})`, {
+      where: `${hostVar}=${host} ${portVar}=${port}`,
+      hint: `choose an address of this machine (${hostVar}) and a port above 1023 (${portVar})`,
+    });
+  return e;
+}
+
 /** Socket-level failures: nothing answered. */
 const NETWORK_CODES = new Set([
   "ECONNREFUSED",

@@ -72,6 +72,8 @@ export interface CommandContext {
   readonly json: boolean;
   /** The environment, with the development env file's variables under it. */
   readonly env: Env;
+  /** The development env file this run loaded (its path), or null when none was. */
+  readonly devEnvFile: string | null;
   readonly stdout: CliWritable;
   readonly stderr: CliWritable;
   readonly cwd: string;
@@ -166,6 +168,8 @@ interface RunState {
   ran: AnyCommand | undefined;
   /** The environment with the development env file under it. */
   readonly env: Env;
+  /** The development env file loaded, or null. */
+  readonly devEnvFile: string | null;
 }
 
 function addOption(cmd: Command, o: OptionDef): void {
@@ -227,7 +231,7 @@ function build(
       args[a.name] = self.processedArgs[i] as string | string[] | undefined;
     });
     state.ran = def;
-    state.result = await run(context(here.trim(), args, self, io, cli, state.env));
+    state.result = await run(context(here.trim(), args, self, io, cli, state));
   });
 }
 
@@ -237,8 +241,9 @@ function context(
   self: Command,
   io: CliIo,
   cli: CliDef,
-  env: Env,
+  state: RunState,
 ): CommandContext {
+  const env = state.env;
   const json = self.optsWithGlobals().json === true;
   const opts = { ...self.opts() };
   return {
@@ -247,6 +252,7 @@ function context(
     opts,
     json,
     env,
+    devEnvFile: state.devEnvFile,
     stdout: io.stdout,
     stderr: io.stderr,
     cwd: io.cwd,
@@ -323,7 +329,11 @@ function program(cli: CliDef, io: CliIo, state: RunState): Command {
  * the user did, and never calls process.exit.
  */
 export async function runCli(cli: CliDef, io: CliIo): Promise<number> {
-  const argv = [...io.argv];
+  // `help token mint` is `token mint --help` (commander's own help command sees one level only)
+  const argv =
+    io.argv[0] === "help" && io.argv.length > 1 && !io.argv.includes("--")
+      ? [...io.argv.slice(1), "--help"]
+      : [...io.argv];
   const dash = argv.indexOf("--");
   const json = (dash < 0 ? argv : argv.slice(0, dash)).includes("--json");
   const fail = (err: unknown): number => {
@@ -334,15 +344,17 @@ export async function runCli(cli: CliDef, io: CliIo): Promise<number> {
   };
   try {
     let env = io.env;
+    let devEnvFile: string | null = null;
     if (cli.devEnv !== false) {
       const dev = loadDevEnv({ env: io.env, cwd: io.cwd, ...(cli.devEnv ?? {}) });
       env = dev.env;
+      devEnvFile = dev.file;
       if (dev.file !== null && !json)
         io.stderr.write(
           `${cli.name}: using development settings from ${dev.file} (environment variables win)\n`,
         );
     }
-    const state: RunState = { result: undefined, ran: undefined, env };
+    const state: RunState = { result: undefined, ran: undefined, env, devEnvFile };
     await program(cli, io, state).parseAsync(argv, { from: "user" });
     if (state.ran !== undefined && state.result !== undefined) {
       io.stdout.write(

@@ -195,13 +195,26 @@ export function statusOf(code: unknown): number {
   return c === undefined ? 500 : ERROR_CODES[c].status;
 }
 
+/** An old name of ERROR_CODE_ALIASES a client may still match (`bad_request` is a code itself). */
+export type AliasName = "bad_caveats" | "bad_token" | "verification_failed" | "unknown_key" | "unknown_org";
+
 /**
- * True when `received` (a code from the wire, canonical or old) is `wanted` or refines it:
+ * True when `received` is `wanted` or refines it. `received` is a code from the wire (canonical or
+ * old) or an error object carrying `code` and maybe `alias` (a NoiseRemoteError, a WireError):
  * `codeIs("revoked", "unauthorized")`, `codeIs("bad_token", "unauthorized")`,
- * `codeIs("not_primary", "unavailable")` are all true.
+ * `codeIs("not_primary", "unavailable")` are all true. An old name as `wanted` matches exactly:
+ * `codeIs({code: "unauthorized", alias: "bad_token"}, "bad_token")` is true, while an
+ * `unauthorized` sent under another old name (`verification_failed`) is not a `bad_token`.
  */
-export function codeIs(received: unknown, wanted: ErrorCode): boolean {
-  let c: ErrorCode | undefined = canonicalCode(received);
+export function codeIs(received: unknown, wanted: ErrorCode | AliasName): boolean {
+  let code: unknown = received;
+  if (typeof received === "object" && received !== null) {
+    const r = received as { code?: unknown; alias?: unknown };
+    if (r.alias === wanted) return true;
+    code = r.code;
+  }
+  if (code === wanted) return true;
+  let c: ErrorCode | undefined = canonicalCode(code);
   for (let i = 0; c !== undefined && i < 8; i++) {
     if (c === wanted) return true;
     c = (ERROR_CODES[c] as CodeInfo).parent as ErrorCode | undefined;

@@ -15,12 +15,20 @@ export interface ServiceErrorOptions {
   readonly status?: number;
   readonly details?: ErrorDetails;
   readonly cause?: unknown;
+  /**
+   * The old name of this refusal (`bad_token` for an `unauthorized`, …): sent beside the code as
+   * `alias`, so a client that matches the old name still finds it. Must differ from `code`.
+   */
+  readonly alias?: string;
 }
+
+const CODE_SHAPE = /^[a-z][a-z0-9_]{0,63}$/;
 
 export class ServiceError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly details: ErrorDetails | undefined;
+  readonly alias: string | undefined;
 
   constructor(code: ErrorCode, message: string, options: ServiceErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -29,6 +37,8 @@ export class ServiceError extends Error {
     this.code = code;
     this.status = options.status ?? ERROR_CODES[code].status;
     this.details = options.details;
+    const alias = options.alias;
+    this.alias = alias !== undefined && alias !== code && CODE_SHAPE.test(alias) ? alias : undefined;
   }
 
   /** The wire form (same as `toWire(this)`), so JSON.stringify never leaks the cause. */
@@ -66,10 +76,14 @@ export function isServiceError(e: unknown, code?: ErrorCode): e is ServiceError 
   return e instanceof ServiceError && (code === undefined || e.code === code);
 }
 
-/** What a client receives: `{code, message, details?}`. */
+/**
+ * What a client receives: `{code, message, alias?, details?}`. `code` is canonical; `alias` the
+ * old name of the same refusal, for clients that still match it.
+ */
 export interface WireError {
   readonly code: string;
   readonly message: string;
+  readonly alias?: string;
   readonly details?: ErrorDetails;
 }
 
@@ -100,6 +114,7 @@ export const WIRE_DETAIL_RULES: Readonly<Record<string, DetailRule>> = Object.fr
   count,
   index: count,
   current_version: count,
+  current_app_version: count,
   app_version: count,
   min_version: count,
   expected_version: count,
@@ -136,7 +151,47 @@ export function toWire(err: unknown): WireError {
   if ((ERROR_CODES[err.code] as CodeInfo).wire === false) return INTERNAL;
   const details = wireDetails(err.details);
   const message = scrubString(err.message);
-  return details === undefined ? { code: err.code, message } : { code: err.code, message, details };
+  return {
+    code: err.code,
+    message,
+    ...(err.alias === undefined ? {} : { alias: err.alias }),
+    ...(details === undefined ? {} : { details }),
+  };
+}
+
+/**
+ * What an app's op rethrows for the Noise handler (@tkdb/noise sends a coded error's `code`,
+ * `message`, `alias` and `details`): a refusal in its wire form (`toWire`: details allow-listed,
+ * message scrubbed). A server failure (`wire: false`: config, wrong_kek, storage, backup) and
+ * anything that is not a ServiceError go on as an error without a code, which the handler reports
+ * to the server's own log and answers with a bare `internal`.
+ */
+export class WireRefusal extends Error {
+  readonly code: string;
+  readonly alias: string | undefined;
+  readonly details: ErrorDetails | undefined;
+  constructor(wire: WireError, options?: { cause?: unknown }) {
+    super(wire.message, options);
+    this.name = "WireRefusal";
+    this.code = wire.code;
+    this.alias = wire.alias;
+    this.details = wire.details;
+  }
+}
+
+export function forWire(err: unknown): unknown {
+  if (!(err instanceof ServiceError)) return err;
+  if ((ERROR_CODES[err.code] as CodeInfo).wire === false)
+    return new Error(`${err.code}: ${scrubString(err.message)}`, { cause: err });
+  return new WireRefusal(toWire(err), { cause: err });
+}
+
+export interface ParsedWireError {
+  code: string;
+  canonical: ErrorCode | undefined;
+  message: string;
+  alias?: string;
+  details?: ErrorDetails;
 }
 
 /**
@@ -144,17 +199,16 @@ export function toWire(err: unknown): WireError {
  * `canonical` its canonical name (undefined for a code this version does not know: treat as a
  * refusal). Only string codes of a sane shape are accepted; a malformed body gives undefined.
  */
-export function parseWireError(
-  value: unknown,
-): { code: string; canonical: ErrorCode | undefined; message: string; details?: ErrorDetails } | undefined {
+export function parseWireError(value: unknown): ParsedWireError | undefined {
   if (typeof value !== "object" || value === null) return undefined;
-  const { code, message, details } = value as Record<string, unknown>;
-  if (typeof code !== "string" || !/^[a-z][a-z0-9_]{0,63}$/.test(code)) return undefined;
-  const out: { code: string; canonical: ErrorCode | undefined; message: string; details?: ErrorDetails } = {
+  const { code, message, details, alias } = value as Record<string, unknown>;
+  if (typeof code !== "string" || !CODE_SHAPE.test(code)) return undefined;
+  const out: ParsedWireError = {
     code,
     canonical: canonicalCode(code),
     message: typeof message === "string" ? message.slice(0, 1024) : code,
   };
+  if (typeof alias === "string" && alias !== code && CODE_SHAPE.test(alias)) out.alias = alias;
   if (typeof details === "object" && details !== null && !Array.isArray(details)) {
     const kept: Record<string, string | number | boolean> = {};
     for (const [k, v] of Object.entries(details as Record<string, unknown>))

@@ -56,7 +56,15 @@ export interface ListenOptions extends Partial<HttpLimits> {
   readonly port: number;
   /** A handler threw or its response stream failed (answered 500 or cut). Log it here. */
   readonly onError?: (err: unknown) => void;
+  /**
+   * A node:http listener in front of the fetch handler, given the handler's own listener to pass
+   * the requests it does not serve to (tkdb's Noise routes skip the fetch Request/Response this
+   * way: @tkdb/noise nodeNoiseListener). The server's timeouts and connection caps apply to all.
+   */
+  readonly front?: (rest: NodeRequestListener) => NodeRequestListener;
 }
+
+export type NodeRequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 export interface Listening {
   /** http://host:port (IPv6 hosts in brackets) */
@@ -287,6 +295,18 @@ export async function listen(handler: FetchHandler, opts: ListenOptions): Promis
     closeIdle: () => {},
   };
   const onRequest = requestListener(handler, state, opts.onError ?? (() => {}));
+  const rest: NodeRequestListener = (req, res) => void onRequest(req, res);
+  const fronted = opts.front?.(rest);
+  // While closing, a connection whose last response just went out is idle: close it now.
+  const serveRequest: NodeRequestListener =
+    fronted === undefined
+      ? rest
+      : (req, res) => {
+          res.once("close", () => {
+            if (state.closing) setImmediate(() => state.closeIdle());
+          });
+          fronted(req, res);
+        };
   const server = createServer(
     {
       requestTimeout: limits.requestTimeoutMs,
@@ -295,7 +315,7 @@ export async function listen(handler: FetchHandler, opts: ListenOptions): Promis
       connectionsCheckingInterval: limits.checkIntervalMs,
       maxHeaderSize: limits.maxHeaderBytes,
     },
-    (req, res) => void onRequest(req, res),
+    serveRequest,
   );
   state.closeIdle = () => server.closeIdleConnections();
   server.timeout = limits.socketTimeoutMs;

@@ -20,6 +20,8 @@ export {
   exitCodeFor,
   formatErrorHuman,
   formatHuman,
+  type ListenSite,
+  listenRefusal,
   reportError,
   toJsonText,
 } from "./cli-output.js";
@@ -80,16 +82,20 @@ export {
   ConfigError,
   type ConfigProblem,
   type ErrorDetails,
+  forWire,
   isServiceError,
+  type ParsedWireError,
   parseWireError,
   ServiceError,
   type ServiceErrorOptions,
   toWire,
   WIRE_DETAIL_RULES,
   type WireError,
+  WireRefusal,
   wireDetails,
 } from "./errors.js";
 export {
+  type AliasName,
   CLIENT_ERROR_CODES,
   type CodeInfo,
   canonicalCode,
@@ -110,6 +116,7 @@ export {
   type Listening,
   type ListenOptions,
   listen,
+  type NodeRequestListener,
   resolveLimits,
 } from "./http.js";
 export { addressBucket } from "./http-address.js";
@@ -132,21 +139,37 @@ export {
   type SealedRecord,
 } from "./keyring-rotation.js";
 export {
+  batchedStream,
   createLogger,
   LOG_LEVELS,
   type LogFields,
+  type LogFn,
   type Logger,
   type LoggerOptions,
   type LogLevel,
   type LogStream,
+  logRpcEvent,
   parseLogLevel,
   type RequestLog,
   type RequestOutcome,
+  type RpcEvent,
   silentLogger,
   startRequest,
 } from "./log.js";
 export { containsMaterial, isSecretFieldName, REDACTED, redactValue, scrubString } from "./log-redact.js";
 export { runMigrationsRacing } from "./migrate.js";
+export {
+  CLIENT_CACHE_EVENTS,
+  CLIENT_FEED_LAG,
+  registerVerifierMetrics,
+  type VerifierMetricsSource,
+} from "./telemetry/client-metrics.js";
+export {
+  AUDIT_CHECKPOINT_FILE,
+  auditCheckpointAgeSeconds,
+  type LitestreamLag,
+  litestreamLag,
+} from "./telemetry/lag.js";
 export {
   createServiceMetrics,
   DEFAULT_BUCKETS,

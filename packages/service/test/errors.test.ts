@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseWireError, ServiceError, toWire, wireDetails } from "../src/errors.js";
+import { CliError, listenRefusal } from "../src/cli-output.js";
+import { ConfigError, forWire, parseWireError, ServiceError, toWire, wireDetails } from "../src/errors.js";
 import {
   CLIENT_ERROR_CODES,
   type CodeInfo,
@@ -200,5 +201,49 @@ describe("parseWireError (client side)", () => {
   it("refuses malformed bodies", () => {
     for (const bad of [null, 1, "x", {}, { code: 5 }, { code: "Bad Code" }, { code: "x".repeat(80) }])
       expect(parseWireError(bad)).toBeUndefined();
+  });
+});
+
+describe("canonical codes with old names as aliases (issue 13)", () => {
+  it("toWire sends the canonical code, the old name as alias, and allow-listed details such as current_app_version", () => {
+    const e = new ServiceError("cas_mismatch", "app version does not match", {
+      details: { current_app_version: 3, secret_value: "x" },
+    });
+    expect(toWire(e)).toEqual({
+      code: "cas_mismatch",
+      message: e.message,
+      details: { current_app_version: 3 },
+    });
+    const old = new ServiceError("unauthorized", "no permission token", { alias: "bad_token" });
+    expect(toWire(old)).toEqual({ code: "unauthorized", message: "no permission token", alias: "bad_token" });
+    expect(parseWireError(toWire(old))).toMatchObject({ canonical: "unauthorized", alias: "bad_token" });
+  });
+
+  it("codeIs matches an old name exactly through alias, and the canonical tree through code", () => {
+    const wire = { code: "unauthorized", alias: "bad_token" };
+    expect(codeIs(wire, "bad_token")).toBe(true);
+    expect(codeIs(wire, "unauthorized")).toBe(true);
+    expect(codeIs(wire, "verification_failed")).toBe(false);
+    expect(codeIs({ code: "revoked" }, "unauthorized")).toBe(true);
+    expect(codeIs("bad_token", "bad_token")).toBe(true);
+  });
+
+  it("forWire hands the Noise handler a coded refusal, and a server failure without a code (answered internal)", () => {
+    const refusal = forWire(new ServiceError("not_primary", "replica", { details: { primary: "node-a" } }));
+    expect(refusal).toMatchObject({ code: "not_primary", details: { primary: "node-a" } });
+    const failure = forWire(new ServiceError("storage", "disk full")) as { code?: unknown };
+    expect(failure).toBeInstanceOf(Error);
+    expect(failure.code).toBeUndefined();
+  });
+
+  it("listenRefusal names the port and the variable for a port in use, and leaves another listener's failure alone", () => {
+    const inUse = Object.assign(new Error("listen EADDRINUSE"), { code: "EADDRINUSE", port: 7401 });
+    const site = { app: "tkdb", host: "127.0.0.1", port: 7401, hostVar: "TKDB_HOST", portVar: "TKDB_PORT" };
+    const r = listenRefusal(new ServiceError("config", "cannot listen", { cause: inUse }), site) as CliError;
+    expect(r).toBeInstanceOf(CliError);
+    expect(r.message).toContain("7401");
+    expect(r.where).toBe("TKDB_PORT=7401");
+    const metrics = Object.assign(new Error("x"), { code: "EADDRINUSE", port: 9100 });
+    expect(listenRefusal(metrics, site)).toBe(metrics);
   });
 });

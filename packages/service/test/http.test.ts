@@ -82,6 +82,18 @@ describe("listen", () => {
     expect(JSON.parse(r.body)).toEqual({ path: "/noise/v1/verify/verify", body: "hello", addr: "127.0.0.1" });
   });
 
+  it("a node:http front serves its own routes and passes the rest to the fetch handler", async () => {
+    const l = await serve(echo, {
+      front: (rest) => (req, res) => {
+        if (req.url === "/fast") res.writeHead(200, { "content-type": "text/plain" }).end("front");
+        else rest(req, res);
+      },
+    });
+    expect((await post(`${l.url}/fast`, "")).body).toBe("front");
+    expect(JSON.parse((await post(`${l.url}/other`, "x")).body)).toMatchObject({ path: "/other", body: "x" });
+    await l.close(1_000);
+  });
+
   it("the request URL is built from the listen address: a // path or a Host header cannot move it", async () => {
     let seen = "";
     const l = await serve((req) => {

@@ -143,7 +143,7 @@ describe("faults: kill -9 at random points, restart on the same data", () => {
             await v.verify(header(m.token));
             had = true;
           } catch (e) {
-            expect(codeOf(e)).toBe("unknown_org");
+            expect(codeOf(e)).toBe("not_found");
             had = false;
           }
           inFlightOrgOutcome[had ? "committed" : "absent"]++;
@@ -490,9 +490,11 @@ describe("faults: restart on a Litestream restore after kill -9", () => {
     const early = toks.slice(0, 10);
     const burstTargets = toks.slice(10);
     for (const t of early) await admin.revoke({ nonce: t.nonce });
-    const preWrites = 1 + toks.length + early.length; // one audit record per mutation
+    const preWrites = 1 + toks.length + early.length; // org, mints, revocations
     const probe = join(dir.path, "probe");
     let probes = 0;
+    // The audit trail is the node's own log file, not in the database (@tkdb/audit): a restored
+    // copy holds the pre-burst writes when it serves every early revocation in its feed.
     await until(
       async () => {
         probes++;
@@ -500,11 +502,16 @@ describe("faults: restart on a Litestream restore after kill -9", () => {
         mkdirSync(out, { recursive: true });
         const rs = await cli("tkdb", ["backup", "restore", "--output", join(out, "tkdb.db")], live);
         if (rs.code !== 0) return false;
-        const au = await cli("tkdb", ["audit", "verify"], { ...live, TKDB_DATA_DIR: out });
-        return au.code === 0 && (JSON.parse(au.stdout) as { records: number }).records >= preWrites;
+        const copy = await startService("tkdb", { ...stackEnvs(out, keys).tkdbEnv, TKDB_DATA_DIR: out });
+        try {
+          const f = await feed(boundedVerifier(copy));
+          return early.every((t) => f.has(t.nonce));
+        } finally {
+          await copy.stop();
+        }
       },
       "the replica to hold the writes before the burst",
-      30_000,
+      60_000,
     );
 
     // The burst: sequential revokes (the real tokens first, then random nonces), killed at a seeded point.
@@ -549,9 +556,9 @@ describe("faults: restart on a Litestream restore after kill -9", () => {
       live,
     );
     expect(rs.code, rs.stderr).toBe(0);
-    const au = await cli("tkdb", ["audit", "verify"], restored);
+    // The killed node's audit log verifies (a torn last line is a write in progress).
+    const au = await cli("tkdb", ["audit", "verify"], live);
     expect(au.code, au.stderr).toBe(0);
-    const records = (JSON.parse(au.stdout) as { ok: boolean; records: number }).records;
     const tkdb2 = await startService("tkdb", restored);
     started.push(tkdb2);
     const v = boundedVerifier(tkdb2);
@@ -568,7 +575,6 @@ describe("faults: restart on a Litestream restore after kill -9", () => {
       `revocations after a gap at ${prefix}`,
     ).toBe(true);
     expect(fed.size).toBe(early.length + prefix);
-    expect(records).toBe(preWrites + prefix);
     // It serves: the restored revocations are refused, the rest verify, and the org still mints.
     for (const [i, t] of [...early, ...burstTargets].entries()) {
       const got = await v.verify(header(t.token)).then(
@@ -593,5 +599,5 @@ describe("faults: restart on a Litestream restore after kill -9", () => {
         lostAckedSinceLastSync: acked.length - Math.min(prefix, acked.length),
       }),
     );
-  }, 90_000);
+  }, 180_000);
 });

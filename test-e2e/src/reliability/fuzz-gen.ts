@@ -85,12 +85,10 @@ export const FORWARD_SECRECY_REQUIRED = "forward_secrecy_required";
  */
 export const TYPED_CODES: Readonly<Record<Service, ReadonlySet<string>>> = {
   tkdb: new Set([
-    "bad_request",
-    "bad_token",
-    "bad_caveats",
-    "unknown_key",
-    "unknown_org",
-    "verification_failed",
+    "bad_request", // the Noise envelope's own code (tkdb's argument checks send invalid_request)
+    "invalid_request",
+    "unauthorized",
+    "not_found",
     "revoked",
     "forbidden",
     "unknown_op",

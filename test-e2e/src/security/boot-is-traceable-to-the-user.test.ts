@@ -6,6 +6,7 @@
  * petsem audits each resolve with the user, the user token's nonce and the discharge's nonce. The
  * two audit trails join on the discharge's nonce, and both name the user.
  */
+import { createHash } from "node:crypto";
 import { base64Encode } from "@tkdb/macaroon";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { boot, loginUser, writerFor } from "../flow.js";
@@ -49,21 +50,29 @@ describe("a machine boot is traceable to the user in both services' audit trails
     await boot(a, user.header, ORG, APP, 1);
     const userToken = base64Encode(user.permission.nonce.encode());
 
-    const tkdbDischarges = (await exported("tkdb", stack.tkdbEnv))
-      .filter((d) => d.op === "discharge")
-      .map((d) => d.details as Record<string, unknown>)
-      .filter((d) => d.userId === USER.toString());
+    // tkdb's log (@tkdb/audit): the discharge's durable intent names the user (from the trusted
+    // login discharge), the user token's nonce and the discharge by its hashed nonce.
+    const tkdbDischarges = (await exported("tkdb", stack.tkdbEnv)).filter(
+      (d) => d.op === "discharge" && d.kind === "intent" && d.user === USER.toString(),
+    );
     expect(tkdbDischarges).toHaveLength(1);
     const issued = tkdbDischarges[0] as Record<string, unknown>;
-    expect(issued.user).toBe(userToken);
+    expect(issued.parent_nonce).toBe(userToken);
 
     const resolves = (await exported("petsem", stack.petsemEnv)).filter(
       (d) => d.op === "resolve" && d.kind === "intent" && d.app === APP.toString(),
     );
     expect(resolves).toHaveLength(1);
-    const read = (resolves[0] as { detail: Record<string, unknown> }).detail;
+    // petsem's log (@tkdb/audit): the resolve's durable intent names the user tkdb's discharge
+    // states, and the discharge it was released by as `parent_nonce`, hashed the same way
+    // (sha256:<hex of its nonce bytes>: a discharge's key id is the ticket); the user's token
+    // nonce is on tkdb's record of that discharge, which this joins.
+    const read = resolves[0] as Record<string, unknown>;
     expect(read.user).toBe(USER.toString());
-    expect(read.user_token).toBe(userToken);
-    expect(read.discharge).toBe(issued.nonce);
+    const ref = (v: unknown) =>
+      typeof v === "string" && !v.startsWith("sha256:")
+        ? `sha256:${createHash("sha256").update(Buffer.from(v, "base64")).digest("hex")}`
+        : v;
+    expect(ref(read.parent_nonce)).toBe(issued.nonce);
   }, 120_000);
 });

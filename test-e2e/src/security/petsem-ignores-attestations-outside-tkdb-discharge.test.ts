@@ -59,7 +59,8 @@ function holderDischarge(r: Macaroon, location: string): string {
   return discharge.toString();
 }
 
-type Doc = { op: string; kind: string; app: string; detail: Record<string, unknown> };
+/** An exported audit document (@tkdb/audit: flat identity fields; `user` from tkdb's discharge). */
+type Doc = { op: string; kind: string; app: string; user?: string };
 
 async function resolveIntents(): Promise<Doc[]> {
   const out = await cli("petsem", ["audit", "export"], stack.petsemEnv);
@@ -89,9 +90,9 @@ describe("petsem takes the user only from tkdb's discharge", () => {
     for (const app of [APPS.isUser, APPS.foreign3P]) {
       const mine = intents.filter((d) => d.app === app.toString());
       expect(mine.length).toBeGreaterThan(0);
-      for (const d of mine) expect(d.detail.user).toBe(USER.toString());
+      for (const d of mine) expect(d.user).toBe(USER.toString());
     }
-    expect(intents.some((d) => d.detail.user === IMPOSTOR.toString())).toBe(false);
+    expect(intents.some((d) => d.user === IMPOSTOR.toString())).toBe(false);
   }, 120_000);
 
   it("the holder's own discharge naming an impostor, without tkdb's discharge, releases nothing", async () => {
@@ -101,6 +102,6 @@ describe("petsem takes the user only from tkdb's discharge", () => {
     await expect(stack.actors.secrets.resolve(header, ORG, APPS.noTkdb, 1)).rejects.toMatchObject({
       code: "unauthorized",
     });
-    expect((await resolveIntents()).some((d) => d.detail.user === IMPOSTOR.toString())).toBe(false);
+    expect((await resolveIntents()).some((d) => d.user === IMPOSTOR.toString())).toBe(false);
   }, 120_000);
 });

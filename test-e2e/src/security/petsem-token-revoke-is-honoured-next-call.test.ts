@@ -100,9 +100,9 @@ describe("petsem token revocation is honoured by the next call", () => {
       .trim()
       .split("\n")
       .filter((_, i) => i % 2 === 1)
-      .map((l) => JSON.parse(l) as { op: string; kind: string; detail: Record<string, unknown> });
-    const intent = docs.find((d) => d.op === "revoke" && d.kind === "intent" && d.detail.nonce === nonce);
-    expect(intent?.detail.actor).toMatch(/^cli:/);
+      .map((l) => JSON.parse(l) as { op: string; kind: string; nonce?: string; actor?: string });
+    const intent = docs.find((d) => d.op === "revoke" && d.kind === "intent" && d.nonce === nonce);
+    expect(intent?.actor).toMatch(/^cli:/);
     expect(out.stdout).not.toContain(writer.slice(5, 60));
     const verified = await cli("petsem", ["audit", "verify"], stack.petsemEnv);
     expect(verified.code, verified.stderr).toBe(0);

@@ -100,7 +100,7 @@ describe("no cleartext tokens at rest", () => {
 
     await sleep(1500); // let Litestream ship the WAL
     const audit = await cli("tkdb", ["audit", "export"], rig.env);
-    expect(audit.code).toBe(0);
+    expect(audit.code, audit.stderr).toBe(0);
     await rig.tkdb.stop(); // final Litestream sync, WAL checkpoint on close
 
     const haystacks: [string, Buffer][] = [

@@ -1,6 +1,6 @@
 /**
  * Property: `revoke {nonce}` takes only a Fly nonce (the base64 of its msgpack encoding, any key
- * id, known or retired). Arbitrary base64 is refused with bad_request and adds nothing to the
+ * id, known or retired). Arbitrary base64 is refused with invalid_request and adds nothing to the
  * blacklist or the revocation feed. (The original accepted any base64 string.)
  */
 import { Nonce } from "@tkdb/macaroon";
@@ -31,7 +31,7 @@ describe("revoke input", () => {
       b64(fake.subarray(0, fake.length - 1)), // truncated
       "not base64!",
     ]) {
-      expect((await refusal(rig.admin.revoke({ nonce: bad }))).code).toBe("bad_request");
+      expect((await refusal(rig.admin.revoke({ nonce: bad }))).code).toBe("invalid_request");
     }
     const after = await rig.verifier.revocations(before.cursor, 5000);
     expect(after.nonces).toEqual([]);

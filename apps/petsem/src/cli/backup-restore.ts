@@ -41,6 +41,8 @@ export const backupRestore: CommandDef<RestoreResult> = command({
       dbPath: petsemDbFile(config),
       outputPath: output,
       kek: config.kek,
+      kekNext: config.kekNext,
+      kekRetired: config.kekRetired,
       backend: config.backend,
       ...(timestamp === undefined ? {} : { timestamp }),
     });

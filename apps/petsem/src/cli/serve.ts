@@ -4,7 +4,14 @@
  * JSON line on stdout, `{"petsem": url, "noise_public_key": hex, "backup": replica|null}`: the
  * test harness and scripts/start.mjs wait for it. serve creates its database on first start.
  */
-import { type CommandContext, type CommandDef, command } from "@tkdb/service";
+import {
+  batchedStream,
+  type CommandContext,
+  type CommandDef,
+  command,
+  createLogger,
+  listenRefusal,
+} from "@tkdb/service";
 import { startPetsem } from "../server.js";
 import { petsemConfig } from "./common.js";
 
@@ -15,18 +22,34 @@ function aborted(signal: AbortSignal): Promise<void> {
 
 async function serveUntilStopped(ctx: CommandContext): Promise<undefined> {
   const config = petsemConfig(ctx, { requireNoiseKey: true });
+  // The same JSON-lines log as tkdb serve (@tkdb/service: redacting, one `rpc` line per call).
+  const log = createLogger({
+    stream: batchedStream(ctx.stderr),
+    base: { service: "petsem" },
+    publicFields: ["clientKey"],
+  }).log;
   const running = await startPetsem({
     ...config,
-    onFeedError: (message) => ctx.stderr.write(`petsem: ${message}\n`),
+    log,
+    onFeedError: (message) => log("warn", "tkdb feed", { reason: message }),
+    onTelemetryError: (message) => log("warn", message),
     // Litestream's warnings and errors only (its info lines are one per sync).
     onLitestreamLog: (line) => {
-      if (/level=(WARN|ERROR)/.test(line)) ctx.stderr.write(`litestream: ${line}\n`);
+      const level = /level=ERROR|panic:/.test(line) ? "error" : /level=WARN/.test(line) ? "warn" : undefined;
+      if (level !== undefined) log(level, "litestream", { line });
     },
+  }).catch((e: unknown) => {
+    throw listenRefusal(e, {
+      app: "petsem",
+      host: config.host,
+      port: config.port,
+      hostVar: "PETSEM_HOST",
+      portVar: "PETSEM_PORT",
+    });
   });
   let closing = false;
   void running.replication?.exited.then((code) => {
-    if (!closing)
-      ctx.stderr.write(`petsem: litestream exited unexpectedly (code ${code}); backups stopped\n`);
+    if (!closing) log("error", "litestream exited unexpectedly; backups stopped", { exitCode: code });
   });
   ctx.stdout.write(
     `${JSON.stringify({
@@ -37,7 +60,9 @@ async function serveUntilStopped(ctx: CommandContext): Promise<undefined> {
   );
   await aborted(ctx.signal);
   closing = true;
+  log("info", "petsem stopping");
   await running.close();
+  log("info", "petsem stopped");
   return undefined;
 }
 

@@ -4,8 +4,9 @@
  * goes to stdout only. A missing database is an error unless --init asks to create it.
  */
 import { CliError, type CommandDef, command } from "@tkdb/service";
+import { auditedMint } from "../cli-audit.js";
 import { openPetsem, petsemDbFile } from "../server.js";
-import { petsemConfig, requireDatabase, ttlParser, uint64Parser } from "./common.js";
+import { localUser, petsemConfig, requireDatabase, ttlParser, uint64Parser } from "./common.js";
 
 export const tokenMint: CommandDef<{ token: string }> = command({
   name: "mint",
@@ -28,7 +29,7 @@ export const tokenMint: CommandDef<{ token: string }> = command({
     "petsem token mint --writer --org=7 --app 42 --ttl 3600",
     "petsem token mint --reader --json",
   ],
-  run: (ctx) => {
+  run: async (ctx) => {
     const { writer, reader, org, app, ttl, init } = ctx.opts as {
       writer?: boolean;
       reader?: boolean;
@@ -49,8 +50,7 @@ export const tokenMint: CommandDef<{ token: string }> = command({
         ...(app === undefined ? {} : { app }),
         ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
       };
-      const { authority } = opened;
-      return { token: writer ? authority.mintWriter(opts) : authority.mintReader(opts) };
+      return { token: await auditedMint(config, opened, writer ? "writer" : "reader", opts, localUser()) };
     } finally {
       opened.close();
     }

@@ -5,6 +5,7 @@
  * petsem token or FlyV1 header, or `-` to read it from stdin (a token in argv shows in `ps`).
  */
 import { CliError, type CommandDef, command } from "@tkdb/service";
+import { auditedRevoke } from "../cli-audit.js";
 import { openPetsem, petsemDbFile } from "../server.js";
 import { localUser, petsemConfig, requireDatabase } from "./common.js";
 
@@ -34,7 +35,7 @@ export const tokenRevoke: CommandDef<RevokeResult> = command({
     try {
       const target = text === undefined ? { nonce: nonce as string } : { token: text };
       const bytes = opened.authority.nonceToRevoke(target);
-      return opened.blacklist.revoke(bytes, `cli:${localUser()}`);
+      return await auditedRevoke(config, opened, bytes, localUser());
     } finally {
       opened.close();
     }

@@ -9,9 +9,10 @@
  * gets the stored result.
  */
 import type { NoiseOp } from "@tkdb/noise";
-import { isServiceError, toWire } from "@tkdb/service";
-import { PetsemError } from "../errors.js";
+import { forWire } from "@tkdb/service";
+import { deployOp } from "./deploy.js";
 import { healthOp } from "./health.js";
+import { historyOp } from "./history.js";
 import { listOp } from "./list.js";
 import { resolveOp } from "./resolve.js";
 import { rollbackOp } from "./rollback.js";
@@ -22,19 +23,17 @@ import { unsetOp } from "./unset.js";
 export type { Authorization, Authorizer, PetsemOp, RpcDeps, SecretsStore } from "./types.js";
 
 /**
- * What a client may learn from a refusal: the code and fixed message of a ServiceError whose code
- * may go on the wire; server-side failures (config, wrong_kek, backup) become a bare `internal`,
- * like any other error (the Noise layer reports those to the server's event log).
+ * What a client may learn from a refusal (@tkdb/service forWire): the canonical code, fixed
+ * message, old-name alias and allow-listed details (`current_app_version`, …) of a ServiceError
+ * whose code may go on the wire; server-side failures (config, wrong_kek, backup) and any other
+ * error reach the Noise handler without a code: it logs them as op errors and answers `internal`.
  */
 function wireSafe(op: NoiseOp): NoiseOp {
   return async (ctx) => {
     try {
       return await op(ctx);
     } catch (e) {
-      if (!isServiceError(e)) throw e;
-      const wire = toWire(e);
-      if (wire.code === e.code) throw e;
-      throw new PetsemError("internal", wire.message, { cause: e });
+      throw forWire(e);
     }
   };
 }
@@ -47,6 +46,8 @@ export function petsemOps(deps: RpcDeps): Record<string, NoiseOp> {
     unset: unsetOp(deps),
     list: listOp(deps),
     rollback: rollbackOp(deps),
+    deploy: deployOp(deps),
+    history: historyOp(deps),
     resolve: resolveOp(deps),
   };
   return Object.fromEntries(Object.entries(ops).map(([name, op]) => [name, wireSafe(op)]));

@@ -4,6 +4,7 @@
  * which `@tkdb/client` decodes.
  */
 import type { NoiseOp } from "@tkdb/noise";
+import { checkEpoch } from "../store/epochs.js";
 import { bad, scope, stringArray, token, version } from "./args.js";
 import type { RpcDeps } from "./types.js";
 
@@ -21,10 +22,11 @@ export function resolveOp({ store, authorizer }: RpcDeps): NoiseOp {
     const { org, app } = scope(a);
     if (a.min_version === undefined) throw bad("min_version is required");
     const minVersion = version(a.min_version, "min_version");
+    const minEpoch = a.min_epoch === undefined || a.min_epoch === null ? undefined : checkEpoch(a.min_epoch);
     const names = a.names === undefined || a.names === null ? null : stringArray(a.names, "names");
     const auth = authorizer.authorize(token(a), ["resolve"], org, app);
-    const r = store.resolve(
-      { org, app, names, minVersion },
+    const r = await store.resolve(
+      { org, app, names, minVersion, ...(minEpoch === undefined ? {} : { minEpoch }) },
       {
         requestId: ctx.rid,
         actor: auth.actor,
@@ -35,6 +37,7 @@ export function resolveOp({ store, authorizer }: RpcDeps): NoiseOp {
     // characters would grow them 6×), so the worst case stays under MAX_RESPONSE_BYTES (item 6).
     return {
       app_version: r.app_version,
+      epoch: r.epoch,
       secrets: r.secrets.map((x) => ({ name: x.name, version: x.version, value_b64: toBase64(x.value) })),
       missing: r.missing,
     };

@@ -16,6 +16,7 @@ import type {
   SetResult,
   UnsetRequest,
 } from "../store.js";
+import type { DeployRequest, DeployResult, HistoryRequest, HistoryResult } from "../types.js";
 
 /** The operations a token can allow (SecretOps bits). */
 export type PetsemOp = "set" | "unset" | "list" | "rollback" | "resolve";
@@ -25,6 +26,8 @@ export interface Authorization {
   readonly actor: string;
   /** resolve: who released the read, as tkdb's discharge states it (user, token and discharge nonces) */
   readonly principal?: Readonly<Record<string, string>>;
+  /** the permission token, for the audit's tokenRef: its nonce (standard base64) and its tail */
+  readonly token?: { readonly nonce: string; readonly tail: Uint8Array };
 }
 
 /** Decides whether `header` may do `ops` on (org, app). Throws PetsemError `unauthorized` (no
@@ -48,11 +51,27 @@ export interface SecretsStore {
   unset(req: UnsetRequest, ctx?: CallContext): SetResult;
   rollback(req: RollbackRequest, ctx?: CallContext): RollbackResult;
   list(req: ListRequest): ListResult;
+  /** records the app version the next boot must reach; `invalid_request` past the current version,
+   * `conflict` below the existing record; idempotent per (client key, rid) like every mutation */
+  deploy(req: DeployRequest, ctx?: CallContext): DeployResult;
+  /** one secret's kept versions (`not_found` for a name never written); never values */
+  history(req: HistoryRequest): HistoryResult;
   resolve(req: ResolveRequest, ctx?: CallContext): ResolveResult;
 }
 
+/**
+ * The store as the RPCs get it: each call audited (src/audit-log.ts `wrapStore`), so each returns
+ * a promise. Mutations and resolve run between a durable audit intent and outcome and are refused
+ * with `audit_unavailable` when the audit log cannot take them.
+ */
+export type AuditedSecrets = {
+  readonly [K in keyof SecretsStore]: (
+    ...args: Parameters<SecretsStore[K]>
+  ) => Promise<ReturnType<SecretsStore[K]>>;
+};
+
 export interface RpcDeps {
-  readonly store: SecretsStore;
+  readonly store: AuditedSecrets;
   readonly authorizer: Authorizer;
 }
 

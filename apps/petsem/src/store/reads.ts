@@ -1,17 +1,26 @@
 /** The store's reads: `list` (metadata and digests, never values), the read half of `resolve`, app versions and the audit rows. */
 import { and, asc, eq, inArray } from "drizzle-orm";
-import { formatDigest, valueAad } from "../crypto.js";
+import { formatDigest } from "../crypto.js";
 import { PetsemError } from "../errors.js";
 import * as t from "../schema.js";
 import type { ListResult } from "../types.js";
-import { iso, type StoreCore, staleError } from "./core.js";
+import { iso, type StoreCore } from "./core.js";
+import { getDeploy } from "./deploys.js";
+import { checkMinVersion } from "./epochs.js";
 import { getApp, HEAD_VERSION } from "./rows.js";
+import { openValue } from "./values.js";
 
-/** An app's live secrets: names, versions, digests and times, in one read transaction. */
-export function listSecrets(core: StoreCore, org: string, app: string, minVersion: number): ListResult {
+/** An app's live secrets: names, versions, digests and times, and its deploy record, in one read transaction. */
+export function listSecrets(
+  core: StoreCore,
+  org: string,
+  app: string,
+  minVersion: number,
+  minEpoch?: string,
+): ListResult {
   return core.sqlite.transaction((): ListResult => {
     const appVersion = getApp(core, org, app)?.appVersion ?? 0;
-    if (appVersion < minVersion) throw staleError(appVersion, minVersion);
+    const epoch = checkMinVersion(core, org, app, appVersion, minVersion, minEpoch);
     const rows = core.db
       .select({
         name: t.secretHeads.name,
@@ -19,6 +28,7 @@ export function listSecrets(core: StoreCore, org: string, app: string, minVersio
         createdAt: t.secretHeads.createdAt,
         updatedAt: t.secretHeads.updatedAt,
         digest: t.secretVersions.digest,
+        changedAt: t.secretVersions.appVersion,
       })
       .from(t.secretHeads)
       .innerJoin(t.secretVersions, HEAD_VERSION)
@@ -27,19 +37,24 @@ export function listSecrets(core: StoreCore, org: string, app: string, minVersio
       .all();
     return {
       app_version: appVersion,
+      epoch,
       secrets: rows.map((r) => ({
         name: r.name,
         digest: formatDigest(new Uint8Array(r.digest ?? Buffer.alloc(0))),
         version: r.version,
+        app_version: r.changedAt,
         created_at: iso(r.createdAt),
         updated_at: iso(r.updatedAt),
       })),
+      deployed: getDeploy(core, org, app),
     };
   })();
 }
 
 export interface OpenedValues {
   appVersion: number;
+  /** the epoch `appVersion` belongs to (store/epochs.ts) */
+  epoch: string;
   /** plaintext bytes: the caller wipes them */
   plain: { name: string; version: number; bytes: Uint8Array }[];
   missing: string[];
@@ -56,12 +71,13 @@ export function openValues(
   app: string,
   wanted: string[] | null,
   minVersion: number,
+  minEpoch: string | undefined,
   out: OpenedValues,
 ): void {
   core.sqlite.transaction(() => {
     const row = getApp(core, org, app);
     out.appVersion = row?.appVersion ?? 0;
-    if (out.appVersion < minVersion) throw staleError(out.appVersion, minVersion);
+    out.epoch = checkMinVersion(core, org, app, out.appVersion, minVersion, minEpoch);
     if (!row) {
       out.missing = wanted ?? [];
       return;
@@ -78,8 +94,7 @@ export function openValues(
     const keys = core.keys.keysFor(org, app, row);
     for (const r of rows) {
       if (r.sealed === null) throw new PetsemError("integrity", "stored value failed authentication");
-      const aad = valueAad(org, app, r.name, r.version);
-      const bytes = core.crypto.openValue(keys.dek, keys.kid, aad, new Uint8Array(r.sealed));
+      const bytes = openValue(core, keys, org, app, r.name, r.version, new Uint8Array(r.sealed));
       out.plain.push({ name: r.name, version: r.version, bytes });
     }
     const found = new Set(rows.map((r) => r.name));

@@ -5,7 +5,7 @@
  * stored one, so no reply, digest, version or timing depends on that equality (P11, P19).
  */
 import { and, eq, inArray } from "drizzle-orm";
-import { encodeUtf8, formatDigest, valueAad, wipe } from "../crypto.js";
+import { encodeUtf8, formatDigest, wipe } from "../crypto.js";
 import { PetsemError } from "../errors.js";
 import * as t from "../schema.js";
 import type { RollbackResult, SecretChange, SetResult } from "../types.js";
@@ -21,6 +21,7 @@ import {
   setAppVersion,
   upsertHead,
 } from "./rows.js";
+import { openValue, sealValue } from "./values.js";
 
 type Head = typeof t.secretHeads.$inferSelect;
 
@@ -111,7 +112,7 @@ export function applyBatch(
       // Always a new version with a fresh random digest: never compared with the stored value.
       const plain = encodeUtf8(value);
       const digest = core.crypto.newDigest();
-      const sealed = core.crypto.sealValue(keys.dek, keys.kid, valueAad(org, app, name, version), plain);
+      const sealed = sealValue(keys, org, app, name, version, plain);
       wipe(plain);
       insertVersion(core, { org, app, name, version, appVersion: newAppVersion, sealed, digest, now });
       digestOut = formatDigest(digest);
@@ -167,16 +168,11 @@ export function applyRollback(
   // Always a new version with a fresh digest, even when the old value equals the current one:
   // the reply must not depend on the values (security issue 12 item 1).
   const keys = core.keys.keysFor(org, app, row);
-  const plain = core.crypto.openValue(
-    keys.dek,
-    keys.kid,
-    valueAad(org, app, name, toVersion),
-    new Uint8Array(old.sealed),
-  );
+  const plain = openValue(core, keys, org, app, name, toVersion, new Uint8Array(old.sealed));
   const version = head.version + 1;
   const newAppVersion = row.appVersion + 1;
   const now = core.now();
-  const sealed = core.crypto.sealValue(keys.dek, keys.kid, valueAad(org, app, name, version), plain);
+  const sealed = sealValue(keys, org, app, name, version, plain);
   wipe(plain);
   const digest = core.crypto.newDigest();
   insertVersion(core, { org, app, name, version, appVersion: newAppVersion, sealed, digest, now });

@@ -7,22 +7,29 @@
  * nothing behind.
  */
 import { checkedTimestamp, isLitestreamError, verifiedRestore } from "@tkdb/litestream";
+import type { Keyring } from "@tkdb/service";
 import { CliError, command, defineConfig } from "@tkdb/service";
 import Database from "better-sqlite3";
-import { checkKek, native, unsealRootKey } from "../crypto.js";
-import { backupEnv, dbPathOf, serviceEnv } from "../env.js";
+import { createKeyring, kekCheckRole, unsealRootKey } from "../crypto.js";
+import { backupEnv, dbPathOf, kekNext, kekRetired, serviceEnv } from "../env.js";
 import { TkdbError } from "../errors.js";
+import { rotateKek } from "../kek-rotation.js";
 import { pretty, tkdbRun } from "./shared.js";
 
-/** `backup restore` reads the KEK too: a copy that does not open with it is refused. */
-const restoreEnv = defineConfig({ ...backupEnv, kek: serviceEnv.kek });
+/**
+ * `backup restore` reads the KEKs too: a copy that no configured KEK opens is refused. Retired
+ * KEKs (TKDB_KEK_RETIRED, kept for the backup window) open a backup made before a rotation.
+ */
+const restoreEnv = defineConfig({ ...backupEnv, kek: serviceEnv.kek, kekNext, kekRetired });
 
 /**
- * The restored copy is SQLite-sound and is tkdb's database under this KEK: its KEK check value and
- * every org's sealed root key open with it. Read-only: the copy is not changed (migrations run at
- * the first start of `serve` on it).
+ * The restored copy is SQLite-sound and is tkdb's database under a configured KEK: its KEK check
+ * value and every org's sealed root key open with the keyring. A copy under a retired KEK (a
+ * backup from before a rotation) is then rewrapped onto TKDB_KEK in one transaction (the private
+ * copy, before it is put in place), so the restored database takes writes; otherwise the copy is
+ * not changed (migrations run at the first start of `serve` on it).
  */
-export function checkRestored(kek: Uint8Array): (path: string) => void {
+export function checkRestored(ring: Keyring): (path: string) => void {
   return (path) => {
     let db: Database.Database;
     try {
@@ -46,13 +53,19 @@ export function checkRestored(kek: Uint8Array): (path: string) => void {
       if (result !== "ok") throw new TkdbError("corrupt", "the restored copy fails PRAGMA integrity_check");
       if (check === undefined || !(check.value instanceof Uint8Array))
         throw new TkdbError("corrupt", "the restored copy has no KEK check value (not a tkdb database)");
-      if (!checkKek(native, kek, new Uint8Array(check.value)))
-        throw new TkdbError("wrong_kek", "TKDB_KEK does not open the restored copy; nothing was restored");
+      const role = kekCheckRole(ring, new Uint8Array(check.value)).role;
       // Every org's root key opens too (unsealRootKey throws `corrupt` naming the org otherwise).
       for (const row of keys)
-        unsealRootKey(native, kek, row.org, new Uint8Array(row.kid), new Uint8Array(row.sealed_key)).fill(0);
+        unsealRootKey(ring, row.org, new Uint8Array(row.kid), new Uint8Array(row.sealed_key)).fill(0);
+      if (role !== "retired") return;
     } finally {
       db.close();
+    }
+    const rw = new Database(path, { fileMustExist: true });
+    try {
+      rotateKek(rw, ring, { to: ring.current });
+    } finally {
+      rw.close();
     }
   };
 }
@@ -108,7 +121,8 @@ export const backupRestore = command({
       throw CliError.usage("set TKDB_LITESTREAM_CONFIG (or pass --export <file>)", {
         where: "TKDB_LITESTREAM_CONFIG",
       });
-    const check = checkRestored(env.kek);
+    const ring = createKeyring(env);
+    const check = checkRestored(ring);
     try {
       if (exportFile !== undefined) await verifiedRestore({ exportFile, outPath, check });
       else

@@ -5,13 +5,17 @@
  *
  * Local admin commands (org create, token mint, token revoke) act on TKDB_DATA_DIR's database
  * with TKDB_KEK, audited as cli:<user>; they never create a database unless given --init.
- * Online commands (token verify, token strip) talk to TKDB_URL over HTTP/Noise.
+ * Online commands (token verify, token strip, discharge, dev login, and --online admin) talk to
+ * TKDB_URL over HTTP/Noise (online.ts). Tokens are read from stdin where an argument says `-`.
  */
 import { readFileSync } from "node:fs";
 import { defineCli } from "@tkdb/service";
 import { auditExport } from "./audit-export.js";
 import { auditVerify } from "./audit-verify.js";
 import { backupRestore } from "./backup-restore.js";
+import { devLogin } from "./dev-login.js";
+import { discharge } from "./discharge.js";
+import { kekRotate } from "./kek-rotate.js";
 import { keygen } from "./keygen.js";
 import { orgCreate } from "./org-create.js";
 import { serve } from "./serve.js";
@@ -31,22 +35,32 @@ export const cli = defineCli({
   version,
   description: "Macaroon token authority (Fly.io token format)",
   envPrefixes: ["TKDB_"],
-  examples: ["tkdb serve", "tkdb org create 5", "tkdb token mint --org=5 --json", "tkdb audit verify"],
+  examples: [
+    "tkdb serve",
+    "tkdb org create 5",
+    "tkdb token mint --org=5 --expiry 1h --json",
+    "tkdb dev login --org 5 --user 42 > user.txt   # development only",
+    "tkdb token verify - < user.txt",
+    "tkdb audit verify",
+  ],
   commands: [
     keygen,
     serve,
-    { name: "org", description: "organizations (local database)", commands: [orgCreate] },
+    { name: "org", description: "organizations (local database, or --online)", commands: [orgCreate] },
     {
       name: "token",
       description:
-        "tokens: mint and revoke (local), inspect and attenuate (offline), verify and strip (online)",
+        "tokens: mint and revoke (local, or --online), inspect and attenuate (offline), verify and strip (online)",
       commands: [tokenMint, tokenRevoke, tokenInspect, tokenAttenuate, tokenVerify, tokenStrip],
     },
+    discharge,
+    { name: "dev", description: "development only: the local stack's login service", commands: [devLogin] },
     {
       name: "audit",
       description: "the audit trail of the local database",
       commands: [auditVerify, auditExport],
     },
     { name: "backup", description: "Litestream backups", commands: [backupRestore] },
+    { name: "kek", description: "the key-encryption key (local database)", commands: [kekRotate] },
   ],
 });

@@ -1,5 +1,5 @@
 /** `tkdb serve`: run the service (configuration from TKDB_* variables) until SIGTERM/SIGINT. */
-import { command } from "@tkdb/service";
+import { command, listenRefusal } from "@tkdb/service";
 import { serveEnv, tkdbConfigFrom } from "../env.js";
 import { serve as runService } from "../serve.js";
 import { tkdbRun } from "./shared.js";
@@ -11,12 +11,22 @@ export const serve = command({
   env: serveEnv,
   examples: ["TKDB_KEK_FILE=… TKDB_NOISE_KEY_FILE=… TKDB_SIGN_CLIENTS=<pub>:mint tkdb serve"],
   run: tkdbRun(async (ctx) => {
+    const config = tkdbConfigFrom(ctx.config(serveEnv));
     await runService({
-      config: tkdbConfigFrom(ctx.config(serveEnv)),
+      config,
       stdout: ctx.stdout,
       stderr: ctx.stderr,
       signal: ctx.signal,
       env: ctx.env,
+    }).catch((e: unknown) => {
+      // A port in use names the port and the variable that chose it (as petsem serve does).
+      throw listenRefusal(e, {
+        app: "tkdb",
+        host: config.host,
+        port: config.port,
+        hostVar: "TKDB_HOST",
+        portVar: "TKDB_PORT",
+      });
     });
     return undefined;
   }),

@@ -1,13 +1,14 @@
 /**
  * What the tkdb commands share: the bridge from TkdbError to the runner's exit codes, the local
- * admin transaction (KEK checked, audited as cli:<user>), the online Noise call, and output.
+ * admin transaction (KEK checked, audited as cli:<user>), token input (argv or stdin), the
+ * development check, and output. The online Noise call is in online.ts.
  */
 import { existsSync } from "node:fs";
 import { userInfo } from "node:os";
-import { getNative, noiseCall } from "@tkdb/noise";
 import { CliError, type CommandContext, EXIT_CODES, exitCodeFor } from "@tkdb/service";
+import { cliActorOf, withCliAudit } from "../audit.js";
 import { native } from "../crypto.js";
-import { clientEnv, dbPathOf, serviceConfigFrom, serviceEnv, storeEnv } from "../env.js";
+import { dbPathOf, serviceConfigFrom, serviceEnv, storeEnv } from "../env.js";
 import { TkdbError } from "../errors.js";
 import { assertPrimary } from "../litefs.js";
 import { runMutation } from "../mutate.js";
@@ -16,8 +17,8 @@ import { TokenService } from "../tokens.js";
 
 /**
  * Runs a command body. A TkdbError keeps its exit code (from its canonical code: `config` is a
- * usage error, `not_primary` an unavailable one, the rest refusals) and shows tkdb's own code,
- * the one the server sends too (`tkdb: error: bad_caveats: …`, and in --json errors).
+ * usage error, `not_primary` an unavailable one, the rest refusals) and shows its canonical code,
+ * the one the server sends too (`tkdb: error: invalid_request: …`, and in --json errors).
  */
 export function tkdbRun<R>(fn: (ctx: CommandContext) => R | Promise<R>): (ctx: CommandContext) => Promise<R> {
   return async (ctx) => {
@@ -28,7 +29,7 @@ export function tkdbRun<R>(fn: (ctx: CommandContext) => R | Promise<R>): (ctx: C
       const exit = exitCodeFor(e);
       const kind =
         exit === EXIT_CODES.usage ? "usage" : exit === EXIT_CODES.unreachable ? "unreachable" : "refused";
-      throw new CliError(kind, e.message, { code: e.wireCode, cause: e });
+      throw new CliError(kind, e.message, { code: e.code, cause: e });
     }
   };
 }
@@ -68,8 +69,15 @@ function osUser(): string {
   }
 }
 
-/** Runs one mutating op on the local database (KEK checked first), audited as cli:<user>. */
-export function admin<R>(ctx: CommandContext, op: string, fn: (svc: TokenService) => [R, AuditInput]): R {
+/**
+ * Runs one mutating op on the local database (KEK checked first), audited as cli:<user> in the
+ * CLI's own log (`<audit dir>/cli`, audit.ts withCliAudit): durable intent, change, outcome.
+ */
+export async function admin<R>(
+  ctx: CommandContext,
+  op: string,
+  fn: (svc: TokenService) => [R, AuditInput],
+): Promise<R> {
   const config = serviceConfigFrom(ctx.config(serviceEnv));
   assertPrimary(config.litefsDir);
   requireDatabase(config.dbPath, ctx.opts.init === true);
@@ -77,40 +85,41 @@ export function admin<R>(ctx: CommandContext, op: string, fn: (svc: TokenService
   try {
     const svc = new TokenService(store, config, native);
     svc.checkKek();
-    return runMutation({ store, op, actor: `cli:${osUser()}`, now: Date.now() }, () => fn(svc));
+    return await withCliAudit(config, store, (audit) =>
+      runMutation({ store, audit, op, actor: cliActorOf(osUser()), now: Date.now() }, () => fn(svc)),
+    );
   } finally {
     store.close();
   }
 }
 
-/** One RPC to a running tkdb: verify over IK (anyone), sign over KK (a listed client key). */
-export async function call(
-  ctx: CommandContext,
-  api: "verify" | "sign",
-  op: string,
-  args: Record<string, unknown>,
-): Promise<unknown> {
-  const c = ctx.config(clientEnv);
-  if (c.serverPublicKey === undefined)
-    throw CliError.usage("set TKDB_SERVER_PUBLIC_KEY (the server's Noise public key, hex)", {
-      where: "TKDB_SERVER_PUBLIC_KEY",
+/**
+ * A token argument: the text itself, or stdin when it is `-`, so a token need not land in the
+ * shell's history. The text is never echoed in an error.
+ */
+export async function tokenInput(ctx: CommandContext, value: unknown, what: string): Promise<string> {
+  const fromStdin = value === undefined || value === "-";
+  const text = fromStdin ? (await ctx.readStdin(256 * 1024)).trim() : String(value).trim();
+  if (text === "")
+    throw CliError.usage(`${what} is empty`, {
+      where: what,
+      hint: `pass ${what} as an argument, or - to read it from stdin`,
     });
-  if (api === "verify")
-    return noiseCall({ url: c.url, api, op, args, pattern: "IK", serverPublicKey: c.serverPublicKey });
-  if (c.clientKey === undefined)
-    throw CliError.usage("set TKDB_CLIENT_KEY (hex) for signing commands", { where: "TKDB_CLIENT_KEY" });
-  const nc = getNative();
-  if (nc === undefined) throw CliError.refused("this Node has no X25519 in node:crypto");
-  const clientStaticKey = { secretKey: c.clientKey, publicKey: nc.publicKeyOf(c.clientKey) };
-  return noiseCall({
-    url: c.url,
-    api,
-    op,
-    args,
-    pattern: "KK",
-    serverPublicKey: c.serverPublicKey,
-    clientStaticKey,
-  });
+  if (!fromStdin && /\bfm[12]_/.test(text))
+    ctx.note(
+      `warning: a token given as an argument stays in your shell history; use - as ${what.startsWith("--") ? what : `the ${what}`} to read it from stdin`,
+    );
+  return text;
+}
+
+/**
+ * Development only: NODE_ENV=development, or npm start's development env file was loaded (it is
+ * never loaded under NODE_ENV=production or outside the repository).
+ */
+export function isDevelopment(ctx: CommandContext): boolean {
+  const nodeEnv = (ctx.env.NODE_ENV ?? "").trim();
+  if (nodeEnv === "production") return false;
+  return nodeEnv === "development" || ctx.devEnvFile !== null;
 }
 
 /** Parses a JSON argument (its text is never echoed: it may hold a token). */

@@ -1,38 +1,34 @@
-/** `tkdb token inspect <token|header>`: decode without verifying (like `fly tokens debug`). */
-import { flyRegistry } from "@tkdb/caveats";
-import { base64Encode, caveatSetToJSON, parseAuthorizationHeader, stringifyJSON } from "@tkdb/macaroon";
+/**
+ * `tkdb token inspect <token|header|->`: decode WITHOUT verifying (like `fly tokens debug`): each
+ * token's role, location, nonce and caveats, validity windows as dates beside epoch seconds with
+ * EXPIRED / NOT YET VALID markers. A non-token exits 1 (the input is never echoed).
+ */
 import { command } from "@tkdb/service";
-import { tkdbRun } from "./shared.js";
-
-const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+import { tkdbRun, tokenInput } from "./shared.js";
+import { describeToken, formatTokens, parseTime, parseTokens } from "./token-view.js";
 
 /** Readable, unverified view of every token in a header. */
-export function inspect(input: string): unknown {
-  const parsed = parseAuthorizationHeader(input, { registry: flyRegistry });
-  return parsed.map((t) => {
-    if (t.kind !== "macaroon")
-      return { kind: t.kind, error: t.kind === "malformed" ? t.error.code : undefined };
-    const m = t.macaroon;
-    return {
-      unverified: true,
-      location: m.location,
-      nonce: base64Encode(m.nonce.encode()),
-      kid: hex(m.nonce.kid),
-      proof: m.nonce.proof,
-      caveats: caveatSetToJSON(m.unsafeCaveats, flyRegistry),
-    };
-  });
+export function inspect(input: string, nowS: bigint): Record<string, unknown>[] {
+  return parseTokens(input).map((t) => describeToken(t, nowS));
 }
 
 export const tokenInspect = command({
   name: "inspect",
-  description: "decode a token or header WITHOUT verifying it (offline)",
-  args: [{ name: "token", description: "token or FlyV1 header" }],
-  examples: ["tkdb token inspect 'FlyV1 fm2_…'"],
-  run: tkdbRun((ctx) => {
-    const tokens = inspect(ctx.args.token as string);
-    // Already JSON (caveat ids may be bigints, written as numbers): printed as is in both modes.
-    ctx.stdout.write(`${stringifyJSON(Array.isArray(tokens) && tokens.length === 1 ? tokens[0] : tokens)}\n`);
-    return undefined;
+  description: "decode a token or FlyV1 header WITHOUT verifying it (offline): caveats, dates, expiry",
+  args: [{ name: "token", description: "token or FlyV1 header; - : read stdin" }],
+  options: [
+    {
+      flags: "--at <time>",
+      description: "judge the validity windows at this time (ISO 8601 or unix seconds; default now)",
+      parse: parseTime,
+    },
+  ],
+  examples: ["tkdb token inspect 'FlyV1 fm2_…'", "pbpaste | tkdb token inspect - --json"],
+  run: tkdbRun(async (ctx) => {
+    const text = await tokenInput(ctx, ctx.args.token, "token");
+    const nowS = (ctx.opts.at as bigint | undefined) ?? BigInt(Math.floor(Date.now() / 1000));
+    const views = inspect(text, nowS);
+    return views.length === 1 ? views[0] : views;
   }),
+  human: (r) => formatTokens(Array.isArray(r) ? r : [r as Record<string, unknown>]),
 });

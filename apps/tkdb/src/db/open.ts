@@ -19,7 +19,7 @@ const MIGRATIONS = fileURLToPath(new URL("../../drizzle", import.meta.url));
 
 /**
  * Opens (creating if needed) the database: WAL, foreign keys, busy timeout, secure_delete,
- * migrations applied. A LiteFS replica's database is read-only and its schema comes from the
+ * migrations applied. A replica's database is opened read-only and its schema comes from the
  * primary, so with `replica` no migration runs.
  *
  * secure_delete overwrites deleted rows and freed pages with zeros, and after the migration that
@@ -29,6 +29,14 @@ const MIGRATIONS = fileURLToPath(new URL("../../drizzle", import.meta.url));
  * delete the old ones).
  */
 export function openDb(path: string, opts: { replica?: boolean } = {}): OpenedDb {
+  if (opts.replica) {
+    // A replica (TKDB_REPLICA, or a LiteFS replica at start) opens the file read-only: no write of
+    // any kind can reach it from this process (SQLITE_READONLY), and a missing file is an error,
+    // never a new empty database. WAL mode is the primary's to set.
+    const sqlite = new Database(path, { readonly: true, fileMustExist: true });
+    sqlite.pragma("busy_timeout = 5000");
+    return { db: drizzle(sqlite, { schema }), sqlite, close: () => sqlite.close() };
+  }
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const sqlite = new Database(path);
   sqlite.pragma("journal_mode = WAL");

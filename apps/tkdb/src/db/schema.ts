@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { blob, index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { blob, index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 /** One HMAC root key per org, sealed with the KEK (AAD = org + kid). */
 export const rootKeys = sqliteTable("root_keys", {
@@ -18,23 +18,28 @@ export const blacklist = sqliteTable("blacklist", {
 });
 
 /**
- * Idempotency records of the mutating signing ops (org_create, mint, revoke, strip): a duplicate
- * `(client key, rid)` gets the stored result back. No cleartext: `fingerprint` is a keyed HMAC of
- * op and canonical args (key derived from the KEK), `sealed_result` the result sealed under another
- * KEK subkey with client key, rid and op as associated data. Kept 24 h (pruned at start).
+ * Idempotency records of the mutating signing ops live in `idempotency_records`, created by
+ * migration 0002 from @tkdb/audit's IDEMPOTENCY_MIGRATION_SQL and used only through its
+ * IdempotencyRecords (a WITHOUT ROWID table drizzle cannot express, so it is not declared here).
+ * The older `idempotency` table (sealed, 24 h) was emptied and dropped by the same migration.
  */
-export const idempotency = sqliteTable(
-  "idempotency",
+
+/**
+ * The audit intents whose effect committed: a mutation inserts (node, seq and hash of its durable
+ * intent in the node's audit log) in the transaction that makes the change, so after a crash
+ * `reconcile` knows whether an intent without an outcome committed ("ok") or not ("aborted").
+ * Rows older than the idempotency horizon are pruned on the primary.
+ */
+export const auditIntents = sqliteTable(
+  "audit_intents",
   {
-    id: integer("id").primaryKey({ autoIncrement: true }),
-    clientKey: text("client_key").notNull(),
-    rid: text("rid").notNull(),
-    op: text("op").notNull(),
-    fingerprint: blob("fingerprint", { mode: "buffer" }).notNull(),
-    sealedResult: blob("sealed_result", { mode: "buffer" }).notNull(),
-    expires: integer("expires").notNull(),
+    node: text("node").notNull(),
+    seq: integer("seq").notNull(),
+    /** The intent line's hash: a row from an earlier log of the same node name never matches. */
+    hash: text("hash").notNull(),
+    created: integer("created_at").notNull(),
   },
-  (t) => [uniqueIndex("idempotency_client_rid").on(t.clientKey, t.rid)],
+  (t) => [primaryKey({ columns: [t.node, t.seq] })],
 );
 
 /**
@@ -59,7 +64,10 @@ export const tokens = sqliteTable(
   (t) => [index("tokens_parent").on(t.parent)],
 );
 
-/** Append-only, hash-chained: hash = SHA-256(prev_hash ‖ canonical record). */
+/**
+ * The audit trail before @tkdb/audit's file log (migration 0002): no longer written. Kept so a
+ * database from before still opens and `tkdb audit export --legacy` can export it once.
+ */
 export const audit = sqliteTable("audit", {
   seq: integer("seq").primaryKey(),
   ts: integer("ts").notNull(),

@@ -8,9 +8,10 @@ import {
   ValidityWindow,
   validateCaveats,
 } from "@tkdb/macaroon";
+import { nonceField, refOf } from "../audit.js";
 import { badRequest, TkdbError } from "../errors.js";
 import type { AuditInput } from "../store.js";
-import { earliestExpiry, nonceId, orgId, refusal, str } from "../token-args.js";
+import { earliestExpiry, orgId, refusal, str } from "../token-args.js";
 import { DEPLOY_ACTION, DISCHARGE_SKEW_S, type TokenService } from "../tokens.js";
 
 /**
@@ -25,7 +26,8 @@ import { DEPLOY_ACTION, DISCHARGE_SKEW_S, type TokenService } from "../tokens.js
  *   trusted auth discharge (only that discharge's attestation, never `IsUser`, which any holder
  *   can append); for a token with no user behind it (a stripped service token) its own nonce and
  *   org as `ServiceTokenNonce`.
- * Writes no idempotency record (a retry gets a fresh discharge); the audit record names the user.
+ * Writes nothing to the database (no idempotency record: a retry gets a fresh discharge); the
+ * audit events (mutate.ts runDischarge) name the org, app, user, discharge and user token.
  */
 export function discharge(
   svc: TokenService,
@@ -68,17 +70,16 @@ export function discharge(
   const token = d.toString();
   return [
     { discharge: token },
+    // The discharge by its (hashed: its kid is the ticket) nonce and tail hash; the user token it
+    // was issued for as parent_nonce; `user` only from the trusted auth discharge; `subject` says
+    // whether a user or a service token asked.
     {
-      op: "discharge",
-      actor: "",
-      subject: `${org}/${app}`,
-      details: {
-        kind: hasAuth ? "user" : "service",
-        user: user.nonce,
-        ...(userId !== undefined ? { userId } : {}),
-        nonce: nonceId(d),
-        notAfter: Number(notAfter),
-      },
+      org,
+      app,
+      subject: hasAuth ? "user" : "service",
+      ...(userId !== undefined ? { user: userId } : {}),
+      ...refOf(d),
+      parent_nonce: nonceField(user.nonce),
     },
   ];
 }

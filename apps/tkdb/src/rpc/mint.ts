@@ -1,15 +1,9 @@
 /** `mint` (sign API; also `tkdb token mint`): a permission token for an org. */
-import {
-  CAV_3P,
-  type Caveat,
-  caveatSetFromJSON,
-  caveatSetToJSON,
-  Macaroon,
-  MacaroonError,
-} from "@tkdb/macaroon";
+import { CAV_3P, type Caveat, caveatSetFromJSON, Macaroon, MacaroonError } from "@tkdb/macaroon";
+import { refOf } from "../audit.js";
 import { TkdbError } from "../errors.js";
 import type { AuditInput } from "../store.js";
-import { jsonSafe, nonceId, orgId, recordedExpiry } from "../token-args.js";
+import { nonceId, orgId, recordedExpiry } from "../token-args.js";
 import type { TokenService } from "../tokens.js";
 
 /**
@@ -47,11 +41,7 @@ export function mint(
   });
   return [
     { token: m.toString(), nonce },
-    {
-      op: "mint",
-      actor: "",
-      subject: org,
-      details: { nonce, caveats: jsonSafe(caveatSetToJSON(caveats, svc.registry)) },
-    },
+    // The token by its nonce and tail hash; its caveats are not logged (no free-form fields).
+    { org, ...refOf(m) },
   ];
 }

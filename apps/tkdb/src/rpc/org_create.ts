@@ -1,6 +1,5 @@
 /** `org_create` (sign API; also `tkdb org create`): an org's root key, created once (idempotent). */
 import { base64Encode } from "@tkdb/macaroon";
-import { sealRootKey } from "../crypto.js";
 import type { AuditInput } from "../store.js";
 import { orgId } from "../token-args.js";
 import type { TokenService } from "../tokens.js";
@@ -14,17 +13,17 @@ export function orgCreate(
   const existing = svc.store.rootKeyByOrg(org);
   if (existing !== undefined) {
     const r = { org, kid: base64Encode(existing.kid), created: false };
-    return [r, { op: "org_create", actor: "", subject: org, details: { created: false } }];
+    return [r, { org, kid: r.kid }];
   }
   const key = svc.p.random(32);
   const kid = svc.p.random(16);
   svc.store.insertRootKey({
     org,
     kid,
-    sealedKey: sealRootKey(svc.p, svc.config.kek, org, kid, key),
+    sealedKey: svc.sealRootKey(org, kid, key),
     created: svc.now(),
   });
   key.fill(0);
   const r = { org, kid: base64Encode(kid), created: true };
-  return [r, { op: "org_create", actor: "", subject: org, details: { created: true, kid: r.kid } }];
+  return [r, { org, kid: r.kid }];
 }

@@ -1,5 +1,7 @@
 /** `revoke` (sign API; also `tkdb token revoke`): a nonce's whole lineage, and what strip made from it. */
+import { MAX_NONCES } from "@tkdb/audit";
 import { base64Encode } from "@tkdb/macaroon";
+import { nonceField } from "../audit.js";
 import { badRequest } from "../errors.js";
 import type { AuditInput } from "../store.js";
 import { parseNonceId } from "../token-args.js";
@@ -35,19 +37,24 @@ export function revoke(
   }
   const expiryOf = (n: Uint8Array) => svc.store.tokenByNonce(n)?.expires ?? null;
   const requiredUntil = expiryOf(nonceBytes);
-  const added = svc.store.revoke(nonceBytes, requiredUntil);
+  svc.store.revoke(nonceBytes, requiredUntil);
   const derived: string[] = [];
+  // What a re-apply after a restore needs (reapply.ts): every nonce blacklisted, with its expiry.
+  const until: number[] = [requiredUntil ?? 0];
   if (cascade) {
     const seen = new Set<string>([base64Encode(nonceBytes)]);
     let frontier = [nonceBytes];
-    while (frontier.length > 0 && seen.size <= 100_000) {
+    // At most MAX_NONCES in all, so the outcome event can name every one of them.
+    while (frontier.length > 0 && seen.size < MAX_NONCES) {
       const next: Uint8Array[] = [];
       for (const child of svc.store.tokensDerivedFrom(frontier)) {
         const id = base64Encode(child);
-        if (seen.has(id)) continue;
+        if (seen.has(id) || seen.size >= MAX_NONCES) continue;
         seen.add(id);
-        svc.store.revoke(child, expiryOf(child));
+        const childUntil = expiryOf(child);
+        svc.store.revoke(child, childUntil);
         derived.push(id);
+        until.push(childUntil ?? 0);
         next.push(child);
       }
       frontier = next;
@@ -57,6 +64,14 @@ export function revoke(
   // Idempotent: a nonce already on the blacklist is just as revoked.
   return [
     { nonce, revoked: true, derived, requiredUntil },
-    { op: "revoke", actor: "", subject: nonce, details: { added, derived, requiredUntil } },
+    // `count`: the derived tokens revoked with it. `nonces`/`required_until`: the revoked nonce
+    // and the derived ones, each with the expiry its blacklist row keeps (0: none), so a node
+    // restored to before this revocation re-applies it from its audit log (reapply.ts).
+    {
+      nonce: nonceField(nonce),
+      count: derived.length,
+      nonces: [nonce, ...derived].map(nonceField),
+      required_until: until,
+    },
   ];
 }

@@ -1,5 +1,6 @@
 /** `strip` (sign API; also `tkdb token strip`): user token + auth discharge → service token. */
 import { CAV_BIND_TO_PARENT, type Caveat, Caveat3P, Macaroon, ValidityWindow } from "@tkdb/macaroon";
+import { nonceField, refOf } from "../audit.js";
 import { TkdbError } from "../errors.js";
 import type { AuditInput } from "../store.js";
 import { nonceId, quoteLocation, recordedExpiry, str } from "../token-args.js";
@@ -74,6 +75,6 @@ export function strip(
   const nonce = nonceId(out);
   return [
     { token: out.toString(), nonce },
-    { op: "strip", actor: "", subject: verified.org, details: { from: verified.nonce, nonce } },
+    { org: verified.org, ...refOf(out), parent_nonce: nonceField(verified.nonce) },
   ];
 }

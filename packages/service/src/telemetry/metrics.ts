@@ -49,6 +49,12 @@ export const DEFAULT_BUCKETS: readonly number[] = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 ];
 
+/** What the lag hooks measure (telemetry/lag.ts reads them from what the process can see). */
+const AUDIT_LAG_HELP =
+  "seconds since this node's audit log last synced a checkpoint to its shipped sidecar (every 60 s when healthy; the shipper's own lag is in its metrics); NaN: unknown";
+const LITESTREAM_LAG_HELP =
+  "seconds since this node's Litestream last shipped a WAL segment or snapshot (grows while the database is idle); NaN: not running or not shipped yet";
+
 /** A label value from a bounded vocabulary: plain codes, at most MAX_DISTINCT of them, else "other". */
 function boundedLabel(): (v: unknown) => string {
   const seen = new Set<string>();
@@ -131,10 +137,8 @@ export function createServiceMetrics(opts: ServiceMetricsOptions): ServiceMetric
     gauge,
     hooks: {
       dbSizeBytes: (read) => gauge("db_size_bytes", "size of the SQLite database and its WAL, bytes", read),
-      auditLagSeconds: (read) =>
-        gauge("audit_lag_seconds", "age of the oldest audit event not yet shipped, seconds", read),
-      litestreamLagSeconds: (read) =>
-        gauge("litestream_lag_seconds", "time since Litestream last replicated the database, seconds", read),
+      auditLagSeconds: (read) => gauge("audit_lag_seconds", AUDIT_LAG_HELP, read),
+      litestreamLagSeconds: (read) => gauge("litestream_lag_seconds", LITESTREAM_LAG_HELP, read),
     },
     text: () => registry.metrics(),
   };
