@@ -33,7 +33,7 @@ import {
   tokenRef,
 } from "@tkdb/audit";
 import type { NoiseOp } from "@tkdb/noise";
-import { isServiceError } from "@tkdb/service";
+import { isServiceError, WireRefusal } from "@tkdb/service";
 import { PetsemError } from "./errors.js";
 import type { AuditedSecrets, Authorizer } from "./rpc/types.js";
 import type { AppliedIntent, SecretStore, StagedCall } from "./store.js";
@@ -69,8 +69,11 @@ export function cliAuditOptions(dir: string, node: string): PetsemAuditOptions {
 
 const ERROR_CODES = new Set(["internal", "integrity", "audit_unavailable", "config", "backup"]);
 
+/** The code an error is logged with: the ServiceError's, also when forWire wrapped it for the client. */
 function codeOf(e: unknown): string {
-  return isServiceError(e) ? e.code : "internal";
+  if (isServiceError(e)) return e.code;
+  if (e instanceof WireRefusal) return isServiceError(e.cause) ? e.cause.code : e.code;
+  return "internal";
 }
 
 function outcomeOf(code: string): "refused" | "error" {

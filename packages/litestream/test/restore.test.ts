@@ -49,7 +49,24 @@ beforeAll(async () => {
     await r.stop();
     db.close();
   }
-}, 60_000);
+  // On a busy machine the replica can need a moment before a restore at T finds its snapshot
+  // (observed as "no matching backups found"): observe it, bounded, as waitRows does.
+  await waitRestorableAt(T);
+}, 90_000);
+
+async function waitRestorableAt(ts: string): Promise<void> {
+  const t0 = performance.now();
+  for (let i = 0; ; i++) {
+    const probe = join(dir.path, `probe-t-${i}.db`);
+    const ok = await restore({ dbPath: live, config, outPath: probe, timestamp: ts }).then(
+      () => true,
+      () => false,
+    );
+    if (ok) return;
+    if (performance.now() - t0 > 30_000) throw new Error(`the replica never became restorable at ${ts}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 afterAll(() => dir.cleanup());
 
 const out = (name: string) => join(dir.path, name);
