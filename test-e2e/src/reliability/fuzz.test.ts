@@ -321,7 +321,9 @@ describe(`fuzz: transport (seed ${SEED})`, () => {
             // A valid message 1 sent chunked without a length: accepted like any other.
             expect(r).toMatchObject({ status: 200 });
           } else if ("status" in r) {
-            expect(r.status).toBe(400);
+            // 400 from the Noise handler's length check, or 413 from the listener's body limit
+            // (@tkdb/service listen), whichever sees the excess first
+            expect([400, 413]).toContain(r.status);
           } else {
             // The server may answer 400 and close before the client finished uploading MiBs; the
             // only acceptable client-side outcome is that connection reset, never a timeout.
