@@ -24,7 +24,16 @@ const benches = [
     pkg: "packages/noise",
     title: "Noise: native (node:crypto) against noble; HTTP/Noise against plain HTTP",
   },
-  { pkg: "apps/tkdb", title: "tkdb over HTTP/Noise on loopback" },
+  {
+    pkg: "packages/audit",
+    title:
+      "Audit log: durable (fdatasync, group commit) and buffered appends beside the bare fdatasync floor",
+  },
+  {
+    pkg: "apps/tkdb",
+    title:
+      "tkdb over HTTP/Noise on loopback: throughput, database bytes per discharge and revocation, trace overhead",
+  },
   { pkg: "apps/petsem", title: "petsem: store in-process and over HTTP/Noise" },
   { pkg: "packages/client", title: "Verification cache against a real tkdb: cached against online" },
   {
@@ -138,6 +147,12 @@ const lines = [
   `| tkdb verify rate over the bare HTTP floor | ${perf("verify_vs_http_floor")} | |`,
   `| the load generator's node:http floor over autocannon's | ${perf("generator_floor_vs_autocannon")} | |`,
   `| load errors across all runs | ${loadErrors()} | 0 |`,
+  `| tkdb database bytes per 100 000 discharges (${val("apps/tkdb", "db_bytes.discharges.n")} driven at 8 callers, scaled; WAL frames written: ${val("apps/tkdb", "db_bytes.discharges.wal_frames")}, of which the heartbeat's: ${val("apps/tkdb", "db_bytes.discharges.heartbeat_frames")}) | ${val("apps/tkdb", "performance.db_bytes_per_100k_discharges")} | 0 |`,
+  `| tkdb database bytes per 1 000 revocations (${val("apps/tkdb", "db_bytes.revocations.n")} driven, after a checkpoint; growth before it, mostly WAL: ${val("apps/tkdb", "db_bytes.revocations.raw_bytes")}) | ${val("apps/tkdb", "performance.db_bytes_per_1k_revocations")} | |`,
+  `| audit events/s with fdatasync (group commit), 8 concurrent appenders | ${val("packages/audit", "performance.audit_events_per_s")} | |`,
+  `| … with 1 appender; buffered; the disk's bare fdatasync/s (the floor) | ${val("packages/audit", "performance.audit_events_per_s_durable_1")}; ${val("packages/audit", "performance.audit_events_per_s_buffered")}; ${val("packages/audit", "performance.audit_fdatasync_floor_per_s")} | |`,
+  `| trace overhead: tkdb server CPU per verify RPC, tracing on (OTLP/HTTP) over off, 8 callers | ${val("apps/tkdb", "performance.trace_overhead_ratio")} | |`,
+  `| … caller's wall time per verify RPC, on over off, serial / 8 callers | ${val("apps/tkdb", "performance.trace_overhead_wall_ratio_serial")} / ${val("apps/tkdb", "performance.trace_overhead_wall_ratio_c8")} | |`,
   "",
 ];
 // The place for other benches' figures (e.g. db_bytes_per_100k_discharges): any key of a bench's

@@ -6,8 +6,10 @@
 #  2. Empty volume + replica configured (a new machine after a volume loss): restore the latest
 #     backup first, so petsem never starts a fresh database over a lost one. `petsem backup
 #     restore` opens the restored copy with PETSEM_KEK before it writes anything.
-#  3. `petsem serve`. With PETSEM_LITESTREAM_REPLICA set, petsem itself runs Litestream
-#     (continuous replication; final sync on SIGTERM). See apps/petsem/src/litestream.ts.
+#  3. `petsem serve`, through with-audit-shipper: the audit log directory (PETSEM_AUDIT_DIR) is
+#     created owned by petsem, mode 700, and Vector runs beside petsem shipping it. With
+#     PETSEM_LITESTREAM_REPLICA set, petsem itself runs Litestream (continuous replication; final
+#     sync on SIGTERM). See apps/petsem/src/litestream.ts.
 set -eu
 
 DATA_DIR="${PETSEM_DATA_DIR:-/data}"
@@ -43,4 +45,7 @@ elif [ ! -e "$DB" ]; then
   done
 fi
 
-exec gosu petsem $PETSEM serve
+# The audit directory (PETSEM_AUDIT_DIR, fly.toml) is created for user petsem, mode 700, Vector
+# ships it, and petsem serve replaces this shell as user petsem (infra/audit/with-shipper.sh).
+# shellcheck disable=SC2086 # $PETSEM is a command and its arguments
+exec /usr/local/bin/with-audit-shipper petsem PETSEM_AUDIT_DIR petsem-audit $PETSEM serve

@@ -3,7 +3,12 @@
  * (profile-preload.mjs toggles the profiler by SIGUSR2, so start-up and setup are not in it).
  *
  * Each sample's CPU time goes to one category, decided by its stack:
- * - `audit` if any frame is audit code (its database writes included: the cost of auditing);
+ * - `audit` if the innermost frame of the project's own code (apps/, packages/; not node_modules,
+ *   not the shared canonical-JSON helper) is audit code: @tkdb/audit's writer, chain and event
+ *   checks, or an app's audit module building an event. What those frames call (SHA-256, JSON,
+ *   fs writes and fdatasync callbacks) counts as audit too. An op that merely runs *inside* an
+ *   audit wrapper (petsem's audit-log.ts, tkdb's audited.ts) is not audit: its innermost own frame
+ *   is the store, the RPC or the token code, and the sample goes to that;
  * - `handshake` if any frame is the Noise handshake (HandshakeState, SymmetricState: X25519,
  *   BLAKE2s, HKDF; a session open, or a per-request call);
  * - otherwise the innermost frame that names a component decides, walking from the leaf up:
@@ -67,12 +72,30 @@ export interface Breakdown {
   top: { fn: string; where: string; category: Category; ms: number }[];
 }
 
-/** Audit code: its own files, or tkdb's store methods that build and append the hash-chained record. */
-// audit.ts or an audit/ folder only: a wrapper such as tkdb's audited.ts runs the whole op inside it,
-// and would otherwise take every sample of the RPC for `audit`.
+/**
+ * Audit code: @tkdb/audit (but not its idempotency records, which are database work of the
+ * mutation, nor canonical.ts, shared with them), an app's audit module (`audit.ts`, `audit-log.ts`
+ * or an `audit/` folder: the wrappers that build events; tkdb's `audited.ts` is only a wrapper),
+ * and the old in-database writers by name.
+ */
 const AUDIT_URL = /\/(apps\/(tkdb|petsem)\/src\/audit(\.ts|-log\.ts|\/)|packages\/audit\/)/;
+const AUDIT_EXCLUDED = /\/packages\/audit\/src\/idempotency\./;
 const AUDIT_FN = new Set(["appendAudit", "auditHash"]);
-const isAudit = (f: CallFrame) => AUDIT_URL.test(f.url) || AUDIT_FN.has(f.functionName);
+const isAudit = (f: CallFrame) =>
+  (AUDIT_URL.test(f.url) && !AUDIT_EXCLUDED.test(f.url)) || AUDIT_FN.has(f.functionName);
+/** The project's own code (a frame that can say whose work a sample is), outside node_modules. */
+const OWN_URL = /\/(apps|packages)\/[^/]+\/(src|bench)\//;
+const NEUTRAL_URL = /\/packages\/audit\/src\/canonical\./;
+const isOwn = (f: CallFrame) =>
+  OWN_URL.test(f.url) && !f.url.includes("/node_modules/") && !NEUTRAL_URL.test(f.url);
+/** Whether the innermost own frame (from the leaf up) is audit code. */
+function inAudit(stack: CallFrame[]): boolean {
+  for (const f of stack) {
+    if (AUDIT_FN.has(f.functionName)) return true;
+    if (isOwn(f)) return isAudit(f);
+  }
+  return false;
+}
 const CRYPTO_FRAME = /^node:internal\/crypto\//;
 const HANDSHAKE_URL = /\/packages\/noise\/src\/(handshake-state|symmetric-state)\./;
 
@@ -109,7 +132,7 @@ function frameCategory(f: CallFrame): Category | "crypto-call" | undefined {
 }
 
 function classify(stack: CallFrame[]): Category {
-  if (stack.some(isAudit)) return "audit";
+  if (inAudit(stack)) return "audit";
   if (stack.some((f) => HANDSHAKE_URL.test(f.url))) return "handshake";
   let viaCrypto = false;
   for (const f of stack) {

@@ -55,19 +55,35 @@ export function writerFor(a: FlowActors, org: bigint, app: bigint): string {
   return encodeAuthorizationHeader([w]);
 }
 
+/**
+ * What the deploy (or a write) gave the API server for flyd: the app version the boot must reach,
+ * and its epoch. A bare number checks against petsem's current epoch only; pass the write's or
+ * deploy's result (`{app_version | min_version, epoch}`) so a version lost in a restore or a
+ * failover is refused (`stale`) instead of answered with the contents that reuse its number.
+ */
+export type MinVersion = number | { app_version?: number; min_version?: number; epoch?: unknown };
+
+function minPair(m: MinVersion): [number, string | undefined] {
+  if (typeof m === "number") return [m, undefined];
+  const v = m.min_version ?? m.app_version;
+  if (v === undefined) throw new Error("no app version to boot at");
+  return [v, typeof m.epoch === "string" ? m.epoch : undefined];
+}
+
 /** flyd: a tkdb discharge for the reader's caveat, with the user's token, then resolve. */
 export async function resolveForBoot(
   a: FlowActors,
   userHeader: string,
   org: bigint,
   app: bigint,
-  minVersion: number,
+  min: MinVersion,
 ): Promise<Record<string, string>> {
   const ticket = a.reader.thirdPartyTickets().get(TKDB_LOCATION)?.[0];
   if (!ticket) throw new Error("reader token has no tkdb caveat");
   const discharge = await a.flyd.discharge({ ticket, userHeader, org, app });
   const header = encodeAuthorizationHeader([a.reader, one(discharge)]);
-  const r = await a.secrets.resolve(header, org, app, minVersion);
+  const [minVersion, minEpoch] = minPair(min);
+  const r = await a.secrets.resolve(header, org, app, minVersion, undefined, minEpoch);
   return Object.fromEntries(r.secrets.map((s) => [s.name, s.value]));
 }
 
@@ -91,6 +107,6 @@ export function startMachine(env: Record<string, string>): Promise<string> {
   });
 }
 
-export async function boot(a: FlowActors, userHeader: string, org: bigint, app: bigint, minVersion: number) {
-  return startMachine(await resolveForBoot(a, userHeader, org, app, minVersion));
+export async function boot(a: FlowActors, userHeader: string, org: bigint, app: bigint, min: MinVersion) {
+  return startMachine(await resolveForBoot(a, userHeader, org, app, min));
 }

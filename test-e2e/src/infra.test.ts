@@ -138,6 +138,9 @@ const litestreamText = read("infra", "petsem", "litestream.yml");
 const litestream = parseYaml(litestreamText, "litestream.yml");
 const entrypoint = read("infra", "petsem", "entrypoint.sh");
 const keysMd = read("infra", "KEYS.md");
+const shipper = read("infra", "audit", "with-shipper.sh");
+const vectorText = read("infra", "audit", "vector.yaml");
+const vector = parseYaml(vectorText, "vector.yaml");
 const rootPackage = JSON.parse(read("package.json")) as { packageManager: string; engines: { node: string } };
 
 function flyEnv(app: App): Record<string, string> {
@@ -400,9 +403,15 @@ describe("infra/ agrees with the apps' configuration modules", () => {
     }
   });
 
-  it("LiteFS runs `tkdb serve` with tsx from the installed workspace, as the unprivileged user", () => {
+  it("LiteFS runs `tkdb serve` with tsx from the installed workspace, as the unprivileged user (through with-audit-shipper)", () => {
     const cmd = get(litefs, "exec", 0, "cmd");
-    expect(cmd).toBe("gosu tkdb /app/node_modules/.bin/tsx /app/apps/tkdb/src/cli.ts serve");
+    expect(cmd).toBe(
+      "/usr/local/bin/with-audit-shipper tkdb TKDB_AUDIT_DIR tkdb-audit /app/node_modules/.bin/tsx /app/apps/tkdb/src/cli.ts serve",
+    );
+    // the wrapper's last act: the command as the user it was given
+    expect(shipper.trim().split("\n").at(-1)).toMatch(
+      /^exec env( -u OPENSEARCH_[A-Z]+)+ gosu "\$user" "\$@"$/,
+    );
     expect(existsSync(join(ROOT, "apps", "tkdb", "src", "cli.ts"))).toBe(true);
     expect(read("apps", "tkdb", "src", "cli.ts")).toMatch(/["']serve["']/);
     expect(docker.tkdb.lines).toContain('ENTRYPOINT ["litefs", "mount"]');
@@ -423,7 +432,9 @@ describe("infra/ agrees with the apps' configuration modules", () => {
     expect(cli).toMatch(/["']--output[ "']/);
     expect(entrypoint).toContain('gosu petsem $PETSEM backup restore --output "$DB"');
     const execs = entrypoint.split("\n").filter((l) => /^\s*exec\s/.test(l));
-    expect(execs).toEqual(["exec gosu petsem $PETSEM serve"]);
+    expect(execs).toEqual([
+      "exec /usr/local/bin/with-audit-shipper petsem PETSEM_AUDIT_DIR petsem-audit $PETSEM serve",
+    ]);
     expect(entrypoint).toContain('DB="$DATA_DIR/petsem.db"');
     expect(docker.petsem.lines).toContain('ENTRYPOINT ["/usr/local/bin/petsem-entrypoint"]');
     expect(docker.petsem.lines.some((l) => /useradd\b.*\bpetsem$/.test(l))).toBe(true);
@@ -598,5 +609,123 @@ describe("dashboard: infra/dashboards/tkdb-petsem.json queries series the servic
     for (const l of grouped) expect(["op", "outcome", "reason", "event", "le", "instance"]).toContain(l);
     const cacheEvents = exprs.find((e) => e.includes("tkdb_client_cache_events_total"));
     expect(cacheEvents).toMatch(/by \(event\)/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The audit log on Fly (issue 14): a directory on the volume, outside the LiteFS mount, created
+// for the service user with mode 700 before the service starts, and Vector beside the service
+// reading it. Neither Vector nor LiteFS (nor Docker) runs here: the files are checked statically.
+
+/** The `with-audit-shipper USER VARIABLE PREFIX COMMAND…` line that starts each service. */
+function shipperCall(app: App): { user: string; variable: string; prefix: string; command: string } {
+  const line =
+    app === "tkdb"
+      ? get(litefs, "exec", 0, "cmd")
+      : (entrypoint.split("\n").find((l) => /^\s*exec\s/.test(l)) ?? "").replace(/^\s*exec\s+/, "");
+  const m = /^\/usr\/local\/bin\/with-audit-shipper (\S+) (\S+) (\S+) (.+)$/.exec(line);
+  if (!m) throw new Error(`${app}: the service is not started through with-audit-shipper: ${line}`);
+  return { user: m[1] as string, variable: m[2] as string, prefix: m[3] as string, command: m[4] as string };
+}
+
+const under = (path: string, dir: string) => path === dir || path.startsWith(`${dir.replace(/\/$/, "")}/`);
+
+describe("the audit log directory on Fly, and Vector beside each service", () => {
+  it.each(APPS)(
+    "%s: the audit directory the service is told (fly.toml) is absolute, on the volume, and (tkdb) outside the LiteFS mount",
+    (app) => {
+      const call = shipperCall(app);
+      expect(call.variable).toBe(`${PREFIX[app]}AUDIT_DIR`);
+      expect(envModuleReads(app, call.variable)).toBe(true);
+      const dir = flyEnv(app)[call.variable];
+      expect(dir, `${app}/fly.toml [env] ${call.variable}`).toMatch(/^\/[^\s]+$/);
+      const mounts = fly[app].mounts;
+      const volume = isTable(mounts) ? String(mounts.destination) : "";
+      expect(under(dir as string, volume), `${dir} is on the volume ${volume}`).toBe(true);
+      if (app === "tkdb") {
+        const fuse = get(litefs, "fuse", "dir");
+        expect(under(dir as string, fuse)).toBe(false);
+        expect(under(dir as string, flyEnv("tkdb").TKDB_DATA_DIR as string)).toBe(false);
+      }
+    },
+  );
+
+  it.each(APPS)(
+    "%s: the wrapper runs as the image's service user, with the app's index prefix, and the image installs it, Vector and its config",
+    (app) => {
+      const call = shipperCall(app);
+      expect(call.user).toBe(app);
+      expect(docker[app].lines.some((l) => new RegExp(`useradd\\b.*\\b${app}$`).test(l))).toBe(true);
+      expect(call.prefix).toBe(`${app}-audit`);
+      const lines = docker[app].lines;
+      expect(lines).toContain(
+        "COPY --chmod=0755 infra/audit/with-shipper.sh /usr/local/bin/with-audit-shipper",
+      );
+      expect(lines).toContain("COPY infra/audit/vector.yaml /etc/vector/vector.yaml");
+      expect(
+        lines.some((l) =>
+          /^COPY --from=timberio\/vector:\d+\.\d+\.\d+-debian \/usr\/bin\/vector \/usr\/local\/bin\/vector$/.test(
+            l,
+          ),
+        ),
+      ).toBe(true);
+      // the Vector image and the runtime image are both Debian (glibc)
+      expect(lines.some((l) => /^FROM node:\$\{NODE_VERSION\}-bookworm-slim$/.test(l))).toBe(true);
+    },
+  );
+
+  it("the wrapper creates the directory (owner the service user, mode 700) and Vector's state directory inside it before it starts Vector or the service", () => {
+    const lines = shipper.split("\n").map((l) => l.trim());
+    const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
+    const makeDir = at(/^install -d -m 0700 -o "\$user" -g "\$user" "\$dir"$/);
+    const makeState = at(/^install -d -m 0700 -o "\$user" -g "\$user" "\$dir\/\.vector"$/);
+    const chown = at(/^chown -R "\$user:\$user" "\$dir"$/);
+    const vectorStart = at(/^gosu "\$user" vector --config \/etc\/vector\/vector\.yaml/);
+    const serviceStart = at(/^exec env .* gosu "\$user" "\$@"$/);
+    for (const [name, i] of Object.entries({ makeDir, makeState, chown, vectorStart, serviceStart }))
+      expect(i, name).toBeGreaterThanOrEqual(0);
+    expect(makeDir).toBeLessThan(vectorStart);
+    expect(makeState).toBeLessThan(vectorStart);
+    expect(chown).toBeLessThan(serviceStart);
+    expect(vectorStart).toBeLessThan(serviceStart);
+    // the directory is the service's own variable, and Vector is told the same path
+    expect(shipper).toContain('dir="$(printenv "$dir_variable" || true)"');
+    expect(shipper).toContain('export AUDIT_DIR="$dir" AUDIT_INDEX_PREFIX="$index_prefix"');
+    expect(lines.filter((l) => l.startsWith("exec "))).toHaveLength(1);
+    // the service never gets the shipper's credentials
+    for (const v of ["OPENSEARCH_URL", "OPENSEARCH_USER", "OPENSEARCH_PASSWORD"])
+      expect(lines[serviceStart]).toContain(`-u ${v}`);
+    expect(shipper.startsWith("#!/bin/sh\n")).toBe(true);
+    expect(statSync(join(INFRA, "audit", "with-shipper.sh")).mode & 0o111).not.toBe(0);
+  });
+
+  it("the shell scripts parse (sh -n)", async () => {
+    const { spawnSync } = await import("node:child_process");
+    for (const f of ["audit/with-shipper.sh", "petsem/entrypoint.sh"]) {
+      const r = spawnSync("sh", ["-n", join(INFRA, f)], { encoding: "utf8" });
+      expect(r.status, `${f}: ${r.stderr}`).toBe(0);
+    }
+  });
+
+  it("Vector reads exactly the directory the wrapper prepares: its files, its cli/ log, and its state directory inside it", () => {
+    const ref = envRef("AUDIT_DIR");
+    const sources = (vector as { sources: Record<string, { include: string[] }> }).sources;
+    const globs = Object.values(sources).flatMap((src) => src.include);
+    expect(globs.length).toBeGreaterThan(0);
+    for (const g of globs) expect(g.startsWith(`${ref}/`), g).toBe(true);
+    expect(globs).toEqual(
+      expect.arrayContaining([
+        `${ref}/audit-*.jsonl`,
+        `${ref}/cli/audit-*.jsonl`,
+        `${ref}/checkpoints.jsonl`,
+      ]),
+    );
+    expect(get(vector, "data_dir")).toBe(`${ref}/.vector`);
+    // the index prefix the wrapper exports is the one the sink writes
+    expect(get(vector, "sinks", "opensearch", "bulk", "index")).toMatch(/^\$\{AUDIT_INDEX_PREFIX\}-/);
+    // the credentials are environment references (fly secrets), never values
+    expect(get(vector, "sinks", "opensearch", "auth", "password")).toBe(envRef("OPENSEARCH_PASSWORD"));
+    expect(keysMd).toMatch(/fly secrets set -a tkdb-prod [^\n]*OPENSEARCH_PASSWORD=/);
+    expect(keysMd).toMatch(/fly secrets set -a petsem-prod [^\n]*OPENSEARCH_PASSWORD=/);
   });
 });

@@ -36,6 +36,26 @@ export function prepare(sqlite: Sqlite): Db {
   return db;
 }
 
+const statements = new WeakMap<Sqlite, Map<string, Database.Statement>>();
+
+/**
+ * The prepared statement for `sql` on `sqlite`, prepared once per connection (the hot reads:
+ * resolve, token keys). SQLite re-prepares it by itself if the schema changes under it.
+ */
+export function stmt<R = unknown>(sqlite: Sqlite, sql: string): Database.Statement<unknown[], R> {
+  let m = statements.get(sqlite);
+  if (m === undefined) {
+    m = new Map();
+    statements.set(sqlite, m);
+  }
+  let s = m.get(sql);
+  if (s === undefined) {
+    s = sqlite.prepare(sql);
+    m.set(sql, s);
+  }
+  return s as Database.Statement<unknown[], R>;
+}
+
 export function hasTable(sqlite: Sqlite, name: string): boolean {
   return (
     sqlite.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined

@@ -3,12 +3,12 @@
  * keys inside the rotation's transaction, then killed with SIGKILL) leaves a database that opens
  * with the old KEK or the new one, never neither: every app's secrets read back with exactly one.
  */
-import { spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { rotateAndKill, whichOpen } from "../../../packages/service/test/kek-crash-harness.js";
 import { isPetsemError } from "../src/errors.js";
 import { hex, newKek, populate, resolveAll } from "./kek-helpers.js";
 
@@ -16,32 +16,6 @@ const APP_DIR = fileURLToPath(new URL("..", import.meta.url));
 const WORKER = fileURLToPath(new URL("./fixtures/kek-rotate-worker.ts", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "petsem-kek-crash-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function rotateAndKill(args: {
-  file: string;
-  kek: string;
-  next: string;
-  stopAt: number | "commit";
-}): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", WORKER, JSON.stringify(args)], {
-      cwd: APP_DIR,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stderr.on("data", (d) => (err += d));
-    child.stdout.on("data", (d) => {
-      out += d;
-      if (out.includes("FROZEN") || out.includes("DONE")) child.kill("SIGKILL");
-    });
-    child.on("error", reject);
-    child.on("exit", (code, signal) => {
-      if (signal === "SIGKILL" && out.includes("FROZEN")) resolve();
-      else reject(new Error(`worker ended ${code ?? signal} before freezing: ${out} ${err}`));
-    });
-  });
-}
 
 describe("petsem kek rotate under kill -9", () => {
   it("killed mid-transaction, at the first, a middle or the last key, or just after commit, the database opens with exactly one of the old and the new KEK", {
@@ -59,18 +33,13 @@ describe("petsem kek rotate under kill -9", () => {
     for (const [stopAt, expected] of cases) {
       const file = join(dir, `kill-${stopAt}.db`);
       copyFileSync(base, file);
-      await rotateAndKill({ file, kek: hex(a), next: hex(b), stopAt });
-      const opens: string[] = [];
-      for (const [name, kek] of [
-        ["old", a],
-        ["new", b],
-      ] as const) {
-        try {
-          if (resolveAll(file, { kek }, values) === values.size) opens.push(name);
-        } catch (e) {
-          if (!isPetsemError(e, "wrong_kek")) throw e;
-        }
-      }
+      await rotateAndKill(WORKER, APP_DIR, { file, kek: hex(a), next: hex(b), stopAt });
+      const opens = whichOpen(
+        a,
+        b,
+        (kek) => resolveAll(file, { kek }, values) === values.size,
+        (e) => isPetsemError(e, "wrong_kek"),
+      );
       expect(opens, `killed at ${stopAt}`).toEqual([expected]);
     }
   });

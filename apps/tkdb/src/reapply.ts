@@ -23,14 +23,17 @@
  *    epoch (replication.ts), so followers re-read from the beginning anyway.
  *
  * Only the writable primary does this; a read-only replica cannot write and follows the primary's
- * database. Not covered (docs/ARCHITECTURE.md): a revocation made on another node (the old primary
- * before a failover) is in that node's log, not this one's; an intent reconciled as `ok` after a
- * crash carries no nonce list; a nonce logged only as `sha256:` (a proof nonce) cannot be re-added.
+ * database. A revocation made on another node (the old primary before a failover) is in that
+ * node's log, not this one's: the operator re-applies it with `tkdb revocations reapply --from
+ * <its audit dir | an export>` (cli/revocations-reapply.ts, the same collection and application;
+ * infra/FAILOVER.md). A promotion re-applies from the node's own log through a restart
+ * (replication.ts). Not covered (docs/ARCHITECTURE.md): an intent reconciled as `ok` after a crash
+ * carries no nonce list; a nonce logged only as `sha256:` (a proof nonce) cannot be re-added.
  */
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { type AuditLine, MAX_NONCES, verify } from "@tkdb/audit";
+import { type AuditLine, canonicalJson, MAX_NONCES, parseLine, verify, verifyShipped } from "@tkdb/audit";
 import { base64Decode } from "@tkdb/macaroon";
 import type { TkdbAudit } from "./audit.js";
 import { TkdbError } from "./errors.js";
@@ -70,7 +73,7 @@ function revokedBy(line: AuditLine): boolean {
  * nonce → required_until (unix seconds, 0 = none, UNKNOWN = not logged); a nonce named twice
  * keeps the later one.
  */
-type Wanted = Map<string, number>;
+export type Wanted = Map<string, number>;
 
 const UNKNOWN = -1;
 
@@ -85,18 +88,17 @@ function want(w: Wanted, nonce: string, until: number): void {
  * only its own nonce (not the derived ones) and no required_until: it counts, with the expiry the
  * database's mint record gives (none: kept forever).
  */
+function take(w: Wanted, line: AuditLine): void {
+  if (!revokedBy(line)) return;
+  if (line.nonces !== undefined)
+    line.nonces.forEach((n, i) => {
+      want(w, n, line.required_until?.[i] ?? 0);
+    });
+  else if (line.nonce !== undefined && line.op === "revoke") want(w, line.nonce, UNKNOWN);
+}
+
 async function collect(dir: string, w: Wanted): Promise<void> {
-  const r = await verify(dir, {
-    live: true,
-    onLine: (line) => {
-      if (!revokedBy(line)) return;
-      if (line.nonces !== undefined)
-        line.nonces.forEach((n, i) => {
-          want(w, n, line.required_until?.[i] ?? 0);
-        });
-      else if (line.nonce !== undefined && line.op === "revoke") want(w, line.nonce, UNKNOWN);
-    },
-  });
+  const r = await verify(dir, { live: true, onLine: (line) => take(w, line) });
   if (!r.ok)
     throw new TkdbError(
       "corrupt",
@@ -105,18 +107,74 @@ async function collect(dir: string, w: Wanted): Promise<void> {
 }
 
 /**
- * Re-applies, before the node serves, the revocations its audit logs hold and its database lacks
- * (see the file comment). Call it on the writable primary only, after `openAudit`.
+ * The revocations an export holds (`tkdb audit export` or documents read back from OpenSearch:
+ * `_bulk` NDJSON, or one document per line). The documents are verified as shipped first
+ * (@tkdb/audit `verifyShipped`: per node, the chain from `firstSeq` without gap or fork, every
+ * checkpoint naming a line that is there), so a hand-edited or truncated export is refused
+ * (`corrupt`) rather than half-applied. `firstSeq`: the seq the export starts at (default 1).
  */
-export async function reapplyRevocations(
+export function collectExport(text: string, w: Wanted, firstSeq = 1): void {
+  const docs: Record<string, unknown>[] = [];
+  for (const [i, raw] of text.split("\n").entries()) {
+    if (raw.trim() === "") continue;
+    let doc: unknown;
+    try {
+      doc = JSON.parse(raw);
+    } catch {
+      throw new TkdbError("corrupt", `the export's line ${i + 1} is not JSON`);
+    }
+    if (typeof doc !== "object" || doc === null || Array.isArray(doc))
+      throw new TkdbError("corrupt", `the export's line ${i + 1} is not a document`);
+    const keys = Object.keys(doc);
+    // A `_bulk` action line ({"create": {...}} or {"index": {...}}) precedes each document.
+    if (keys.length === 1 && (keys[0] === "create" || keys[0] === "index")) continue;
+    docs.push(doc as Record<string, unknown>);
+  }
+  const r = verifyShipped(docs, { firstSeq });
+  if (!r.ok)
+    throw new TkdbError(
+      "corrupt",
+      `the export does not verify (${r.failure}: ${r.reason}${r.node === undefined ? "" : `, node ${r.node}`}); nothing was re-applied`,
+    );
+  for (const doc of docs) {
+    const { "@timestamp": _ts, event_id: _id, ...line } = doc;
+    const p = parseLine(canonicalJson(line));
+    if (p.ok) take(w, p.line);
+  }
+}
+
+/** A node's audit log (a directory) or an export of one (its text). */
+export type ReapplySource = { dir: string } | { exportText: string; firstSeq?: number };
+
+/** The revocations in a set of logs or exports, each verified (see collect, collectExport). */
+export async function collectSources(sources: readonly ReapplySource[]): Promise<Wanted> {
+  const w: Wanted = new Map();
+  for (const s of sources)
+    if ("dir" in s) await collect(s.dir, w);
+    else collectExport(s.exportText, w, s.firstSeq);
+  return w;
+}
+
+/** Who re-applies: the start (`system`, the node's log) or an operator (`cli:<user>`). */
+export interface ApplyOptions {
+  actor: string;
+  nowMs: number;
+  /** Count only: write nothing (no audit line either). */
+  dryRun?: boolean;
+}
+
+/**
+ * Puts back on the blacklist the wanted nonces the database lacks (see the file comment): one
+ * mutation per BATCH nonces, op `revoke_reapplied`, whose outcome names them. Idempotent: a
+ * nonce already on the blacklist is counted as required and left alone.
+ */
+export async function applyRevocations(
   store: TkdbStore,
   audit: TkdbAudit,
-  dirs: readonly string[],
-  nowMs: number,
+  wanted: Wanted,
+  o: ApplyOptions,
 ): Promise<ReapplyResult> {
-  const wanted: Wanted = new Map();
-  for (const dir of dirs) await collect(dir, wanted);
-  const oldest = Math.floor(nowMs / 1000) - PRUNE_MARGIN_S;
+  const oldest = Math.floor(o.nowMs / 1000) - PRUNE_MARGIN_S;
   const missing: { nonce: string; bytes: Uint8Array; until: number }[] = [];
   let required = 0;
   let unnamed = 0;
@@ -131,10 +189,13 @@ export async function reapplyRevocations(
     required++;
     if (!store.anyRevoked([bytes])) missing.push({ nonce, bytes, until });
   }
+  if (o.dryRun === true) return { reapplied: missing.length, required, unnamed };
   for (let i = 0; i < missing.length; i += BATCH) {
     const batch = missing.slice(i, i + BATCH);
-    await runMutation({ store, audit, op: REAPPLY_OP, actor: "system", now: nowMs }, () => {
-      for (const m of batch) store.revoke(m.bytes, m.until === 0 ? null : m.until);
+    await runMutation({ store, audit, op: REAPPLY_OP, actor: o.actor, now: o.nowMs }, () => {
+      // Checked again inside the transaction: a concurrent revoke may have added one meanwhile.
+      const add = batch.filter((m) => !store.anyRevoked([m.bytes]));
+      for (const m of add) store.revoke(m.bytes, m.until === 0 ? null : m.until);
       return [
         undefined,
         {
@@ -146,4 +207,18 @@ export async function reapplyRevocations(
     });
   }
   return { reapplied: missing.length, required, unnamed };
+}
+
+/**
+ * Re-applies, before the node serves, the revocations its audit logs hold and its database lacks
+ * (see the file comment). Call it on the writable primary only, after `openAudit`.
+ */
+export async function reapplyRevocations(
+  store: TkdbStore,
+  audit: TkdbAudit,
+  dirs: readonly string[],
+  nowMs: number,
+): Promise<ReapplyResult> {
+  const wanted = await collectSources(dirs.map((dir) => ({ dir })));
+  return applyRevocations(store, audit, wanted, { actor: "system", nowMs });
 }

@@ -42,14 +42,23 @@ export function isReplicaAtStart(config: RoleConfig): boolean {
 /**
  * Mutations only on the primary: a TKDB_REPLICA node, or a LiteFS replica (naming its primary),
  * refuses with `not_primary`, which clients answer by going to the next endpoint (the primary).
+ * With the node's Replication (the server passes it), a node that has not been the primary without
+ * a break since its start also refuses (`unavailable`, retryable): a promotion, see
+ * `Replication.assertTakesWrites`. The CLI passes none: it runs on the primary's database.
  */
-export function assertWritable(config: RoleConfig): void {
+export function assertWritable(config: RoleConfig, replication?: Replication): void {
   if (config.replica === true)
     throw new TkdbError(
       "not_primary",
       "this node is a read-only replica (TKDB_REPLICA); send writes to the primary",
     );
-  assertPrimary(config.litefsDir);
+  try {
+    assertPrimary(config.litefsDir);
+  } catch (e) {
+    replication?.noteNotPrimary();
+    throw e;
+  }
+  replication?.assertTakesWrites();
 }
 
 /** What each verify, discharge and revocations reply carries (`replication`), and health. */
@@ -74,7 +83,10 @@ export interface ReplicationOptions {
   staleAfterMs: number;
   heartbeatMs: number;
   log: Logger;
-  /** Called once when a read-only node becomes primary: it must restart to take writes. */
+  /**
+   * Called once when this node becomes primary after starting (or having been) a replica: it must
+   * restart, so the start re-applies the revocations in its own audit log before it takes writes.
+   */
   onPromoted?: () => void;
   now?: () => number;
   p?: Primitives;
@@ -137,6 +149,11 @@ export class Replication {
   private isPrimaryNow = false;
   private roleAt = Number.NEGATIVE_INFINITY;
   private promoted = false;
+  /**
+   * Mutations allowed: the node opened writable as the primary and has been the primary at every
+   * look since. Cleared for good when it is seen as a replica (see assertTakesWrites).
+   */
+  private takesWrites: boolean;
   private timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly opts: ReplicationOptions) {
@@ -145,6 +162,7 @@ export class Replication {
     this.db = new Database(opts.dbPath, { readonly: opts.readOnly, fileMustExist: opts.readOnly });
     this.db.pragma("busy_timeout = 5000");
     this.wasPrimary = !opts.readOnly && opts.isPrimary();
+    this.takesWrites = this.wasPrimary;
     if (this.wasPrimary) {
       this.db.exec(CREATE);
       this.mintEpoch("start");
@@ -211,25 +229,65 @@ export class Replication {
     return pos;
   }
 
+  /** Seen as a replica (a mutation's live role check): no writes until a restart. */
+  noteNotPrimary(): void {
+    this.takesWrites = false;
+    this.wasPrimary = false; // the next tick that sees it primary again is a promotion
+  }
+
+  /**
+   * Refuses a mutation (`unavailable`, retryable: clients go on to another endpoint or retry) on a
+   * node that has not been the primary without a break since its start. A node promoted while
+   * running (a replica LiteFS made primary, or a primary that lost its lease and got it back) may
+   * hold revocations only in its own audit log that the database it now writes lacks: its start
+   * re-applies them (reapply.ts) before it listens, so a promotion restarts the node (onPromoted;
+   * serve exits and LiteFS's supervisor and the machine start it again) rather than take writes
+   * first. Reads go on being answered meanwhile, as they were on the replica.
+   */
+  assertTakesWrites(): void {
+    if (this.takesWrites) return;
+    throw new ServiceError(
+      "unavailable",
+      this.opts.readOnly || this.promoted
+        ? "this node was just promoted to primary: it restarts to re-apply revocations from its audit log before taking writes; retry shortly"
+        : "this node has not been the primary since it started: send writes to the primary",
+    );
+  }
+
+  /** A promotion seen by this running node: no writes here; restart (see assertTakesWrites). */
+  private promote(how: string): void {
+    this.takesWrites = false;
+    if (this.promoted) return;
+    this.promoted = true;
+    this.opts.log(
+      "warn",
+      `promoted to primary ${how}: restarting to re-apply revocations before taking writes`,
+    );
+    this.opts.onPromoted?.();
+  }
+
   /** One heartbeat (primary) or re-read (replica); the timer calls it every heartbeatMs. */
   tick(): void {
     try {
       const primary = this.opts.isPrimary();
       if (primary && this.opts.readOnly) {
-        if (!this.promoted) {
-          this.promoted = true;
-          this.opts.log("warn", "promoted to primary on a read-only handle: restarting to take writes");
-          this.opts.onPromoted?.();
-        }
+        this.promote("on a read-only handle");
         this.refresh(true);
         return;
       }
-      if (primary && !this.wasPrimary) {
+      if (primary && (!this.wasPrimary || !this.takesWrites)) {
+        const first = !this.promoted;
         this.wasPrimary = true;
-        this.db.exec(CREATE);
-        this.mintEpoch("promotion");
+        this.promote("while running");
+        // The epoch changes at once (followers drop their caches); the restart mints another.
+        // Until the restart the node keeps its heartbeat (reads go on), but takes no write.
+        if (first) {
+          this.db.exec(CREATE);
+          this.mintEpoch("promotion");
+        } else this.beat();
         return;
       }
+      if (!primary) this.takesWrites = false;
       this.wasPrimary = primary;
       if (primary) this.beat();
       else this.refresh(true);

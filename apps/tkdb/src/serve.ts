@@ -45,7 +45,7 @@ function litestreamLog(log: Logger): (line: string) => void {
 
 export async function serve(opts: ServeOptions): Promise<void> {
   const config = { ...opts.config };
-  // One write per event-loop turn, not per line (@tkdb/service batchedStream).
+  // One write per 20 ms at most, not per line (@tkdb/service batchedStream).
   config.log ??= batchedStream(opts.stderr);
   const log = tkdbLogger(config);
   // A read-only replica promoted by LiteFS stops serving and exits non-zero: LiteFS (its exec

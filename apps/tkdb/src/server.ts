@@ -93,7 +93,7 @@ function mutating(
 ): (ctx: NoiseOpContext) => Promise<unknown> {
   const run = mutationOp(deps.audited, op, fn);
   return async (ctx) => {
-    assertWritable(deps.config);
+    assertWritable(deps.config, deps.replication);
     return run(ctx);
   };
 }

@@ -58,6 +58,9 @@ export function sqlDatetime(unixS: number): string {
   return new Date(unixS * 1000).toISOString().slice(0, 19).replace("T", " ");
 }
 
+/** Nonces checked per revocation query (anyRevoked). */
+const REVOKED_BATCH = 8;
+
 export class DrizzleStore implements TkdbStore {
   private readonly opened: OpenedDb;
   private readonly db: Db;
@@ -130,6 +133,34 @@ export class DrizzleStore implements TkdbStore {
     return this.row(this.stmts.byKid.get(Buffer.from(kid.buffer, kid.byteOffset, kid.length)));
   }
 
+  /** `SELECT <root key by kid>, EXISTS(<any of k nonces revoked>)`, prepared once per k. */
+  private keyAndRevoked: Database.Statement<Buffer[], typeof rootKeys.$inferSelect & { revoked: number }>[] =
+    [];
+
+  /**
+   * A verify's two reads in one statement (one native call and one read snapshot, not two): the
+   * live root key of `kid` (undefined when unknown or retired) and whether any of `nonces` is revoked.
+   */
+  rootKeyAndRevoked(
+    kid: Uint8Array,
+    nonces: readonly Uint8Array[],
+  ): { row: RootKeyRow; revoked: boolean } | undefined {
+    const k = nonces.length;
+    if (k === 0 || k > REVOKED_BATCH) {
+      const row = this.rootKeyByKid(kid);
+      return row === undefined ? undefined : { row, revoked: this.anyRevoked(nonces) };
+    }
+    this.keyAndRevoked[k] ??= this.opened.sqlite.prepare(
+      `SELECT org, kid, sealed_key AS sealedKey, created_at AS created, retired_at AS retired,
+         EXISTS (SELECT 1 FROM blacklist WHERE nonce IN (${Array(k).fill("?").join(", ")})) AS revoked
+       FROM root_keys WHERE kid = ?`,
+    );
+    const buf = (n: Uint8Array) => Buffer.from(n.buffer, n.byteOffset, n.length);
+    const r = this.keyAndRevoked[k]?.get(...nonces.map(buf), buf(kid));
+    const row = this.row(r);
+    return row === undefined || r === undefined ? undefined : { row, revoked: Boolean(r.revoked) };
+  }
+
   insertRootKey(row: RootKeyRow): void {
     this.db
       .insert(rootKeys)
@@ -142,9 +173,28 @@ export class DrizzleStore implements TkdbStore {
       .run();
   }
 
+  /** `SELECT … IN (?, …)` for k nonces, prepared once per k (k ≤ REVOKED_BATCH). */
+  private revokedIn: Database.Statement<Buffer[], number>[] = [];
+
+  /**
+   * One statement for up to REVOKED_BATCH nonces (a verify checks the token and each discharge:
+   * one native call instead of one per nonce), in batches beyond that.
+   */
   anyRevoked(nonces: readonly Uint8Array[]): boolean {
-    const q = this.stmts.revoked;
-    return nonces.some((n) => q.get(Buffer.from(n.buffer, n.byteOffset, n.length)) !== undefined);
+    const buf = (n: Uint8Array) => Buffer.from(n.buffer, n.byteOffset, n.length);
+    if (nonces.length === 1) return this.stmts.revoked.get(buf(nonces[0] as Uint8Array)) !== undefined;
+    for (let i = 0; i < nonces.length; i += REVOKED_BATCH) {
+      const batch = nonces.slice(i, i + REVOKED_BATCH).map(buf);
+      const k = batch.length;
+      this.revokedIn[k] ??= this.opened.sqlite
+        .prepare<Buffer[], number>(
+          `SELECT 1 FROM blacklist WHERE nonce IN (${Array(k).fill("?").join(", ")}) LIMIT 1`,
+        )
+        .pluck();
+      if ((this.revokedIn[k] as Database.Statement<Buffer[], number>).get(...batch) !== undefined)
+        return true;
+    }
+    return false;
   }
 
   revoke(nonce: Uint8Array, requiredUntil: number | null): boolean {

@@ -67,6 +67,11 @@ export interface TkdbStore {
   setMeta(name: string, value: Uint8Array): void;
   rootKeyByOrg(org: string): RootKeyRow | undefined;
   rootKeyByKid(kid: Uint8Array): RootKeyRow | undefined;
+  /** rootKeyByKid and anyRevoked(nonces) read together (a verify's reads); undefined: no live key. */
+  rootKeyAndRevoked(
+    kid: Uint8Array,
+    nonces: readonly Uint8Array[],
+  ): { row: RootKeyRow; revoked: boolean } | undefined;
   insertRootKey(row: RootKeyRow): void;
   /** True if any of these nonces (encoded bytes) is blacklisted. */
   anyRevoked(nonces: readonly Uint8Array[]): boolean;
@@ -247,8 +252,14 @@ export class TokenService {
     trusted: Map<string, Uint8Array[]> = this.trusted,
   ): VerifyResult & { cavs: Caveat[] } {
     const m = permission.macaroon;
-    const row = this.store.rootKeyByKid(m.nonce.kid);
-    if (row === undefined) throw new TkdbError("unknown_key", "permission token: unknown or retired key id");
+    // The key row and the revocation of every nonce presented, read now in one statement; the
+    // revocation verdict is applied after the signature check, as before (a forged token is
+    // `verification_failed`, never `revoked`).
+    const nonces = [m.nonce.encode(), ...discharges.map((d) => d.macaroon.nonce.encode())];
+    const found = this.store.rootKeyAndRevoked(m.nonce.kid, nonces);
+    if (found === undefined)
+      throw new TkdbError("unknown_key", "permission token: unknown or retired key id");
+    const { row } = found;
     const key = this.rootKeys.get(row.org, row.kid, row.sealedKey, () =>
       unsealRootKey(this.ring, row.org, row.kid, row.sealedKey),
     );
@@ -264,8 +275,7 @@ export class TokenService {
     } finally {
       key.fill(0);
     }
-    if (this.store.anyRevoked([m.nonce.encode(), ...discharges.map((d) => d.macaroon.nonce.encode())]))
-      throw new TkdbError("revoked", "token revoked");
+    if (found.revoked) throw new TkdbError("revoked", "token revoked");
     return { caveats: jsonSafe(caveatSetToJSON(cavs, this.registry)), nonce: nonceId(m), org: row.org, cavs };
   }
 }

@@ -19,12 +19,17 @@ export function startTkdbTracing(otel: Env, onError?: (err: unknown) => void): T
   });
 }
 
-/** Runs `fn` in the RPC's span; a refusal marks the span with its code (`rpc.outcome`). */
+/**
+ * Runs `fn` in the RPC's span; a refusal marks the span with its code (`rpc.outcome`). With
+ * tracing off, `fn` itself: no span object, context or traceparent parsing per RPC (tkdb makes no
+ * outgoing calls that would carry `tp` on).
+ */
 export function traced(
   tracing: Tracing,
   api: string,
   fn: (ctx: NoiseOpContext) => Promise<unknown>,
 ): (ctx: NoiseOpContext) => Promise<unknown> {
+  if (!tracing.enabled) return fn;
   return (ctx) => tracing.inRpcSpan({ api, op: ctx.op, traceparent: ctx.traceparent }, () => fn(ctx));
 }
 

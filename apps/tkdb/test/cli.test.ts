@@ -160,6 +160,25 @@ describe("tkdb CLI (in-process)", () => {
     expect(outcomes.every((d) => String(d.actor).startsWith("cli:"))).toBe(true);
   });
 
+  it("audit export refuses an index prefix outside @tkdb/audit's rule (exit 2, positional or --index-prefix) and exports under a good one", async () => {
+    const env = fresh();
+    expect((await run(["org", "create", "5", "--init"], env)).code).toBe(0);
+    for (const argv of [
+      ["audit", "export", "Bad Index"],
+      ["audit", "export", "--index-prefix", "_all"],
+      ["audit", "export", "--index-prefix=tkdb/audit"],
+      ["audit", "export", "--legacy", "UPPER"],
+    ]) {
+      const r = await run(argv, env);
+      expect([r.code, r.stdout], argv.join(" ")).toEqual([2, ""]);
+      expect(r.stderr, argv.join(" ")).toContain("index prefix");
+    }
+    const good = await run(["audit", "export", "--index-prefix", "tkdb-test"], env);
+    expect(good.code, good.stderr).toBe(0);
+    expect(good.stdout).toMatch(/"_index":"tkdb-test-\d{4}\.\d{2}\.\d{2}"/);
+    expect((await run(["audit", "export", "--from-seq", "x1"], env)).code).toBe(2);
+  });
+
   it("a missing org id is a usage error (exit 2); a refused mint exits 1 with its code", async () => {
     const env = fresh();
     expect((await run(["org", "create", "7", "--init"], env)).code).toBe(0);

@@ -116,6 +116,26 @@ describe("storage and audit chain", () => {
     expect(s.intentCommitted("n1", 7, "a".repeat(64))).toBe(false);
     s.close();
   });
+
+  it("a verify's one-statement read sees a revocation of any presented nonce (1 to 20 of them) and no retired key", () => {
+    const s = new DrizzleStore(`${t.dir}/a.db`, backends[0]!);
+    const kid = randomBytes(16);
+    s.insertRootKey({ org: "7", kid, sealedKey: randomBytes(60), created: 0 });
+    const nonces = Array.from({ length: 20 }, (_, i) => new Uint8Array([i + 1, 0xaa]));
+    s.revoke(nonces[19] as Uint8Array, null);
+    for (let k = 1; k <= 20; k++) {
+      const got = s.rootKeyAndRevoked(kid, nonces.slice(20 - k));
+      expect(got?.row.org).toBe("7");
+      expect(got?.revoked).toBe(true);
+      expect(s.rootKeyAndRevoked(kid, nonces.slice(0, Math.min(k, 19)))?.revoked).toBe(false);
+      expect(s.anyRevoked(nonces.slice(20 - k))).toBe(true);
+      expect(s.anyRevoked(nonces.slice(0, Math.min(k, 19)))).toBe(false);
+    }
+    expect(s.rootKeyAndRevoked(randomBytes(16), nonces)).toBeUndefined();
+    s.sqlite.prepare("UPDATE root_keys SET retired_at = 1 WHERE kid = ?").run(Buffer.from(kid));
+    expect(s.rootKeyAndRevoked(kid, nonces.slice(0, 2))).toBeUndefined();
+    s.close();
+  });
 });
 
 describe("KEK and configuration", () => {

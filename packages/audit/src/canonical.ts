@@ -27,6 +27,38 @@ export function canonicalJson(value: unknown, opts: CanonicalOptions = {}): stri
   return write(value, opts.bigint ?? "number", 0, new Set());
 }
 
+/**
+ * The members of a plain object's canonical text, in canonical order: `[key, "\"key\":value"]`,
+ * so that `{${parts.map((p) => p[1]).join(",")}}` is `canonicalJson(obj)`. The audit chain
+ * (chain.ts) hashes a line without its `hash` and then writes it with one: it serialises each
+ * member once and splices the hash in, instead of writing the line twice.
+ */
+export function canonicalMembers(obj: Readonly<Record<string, unknown>>): [string, string][] {
+  const proto = Object.getPrototypeOf(obj);
+  if (
+    typeof obj !== "object" ||
+    obj === null ||
+    Array.isArray(obj) ||
+    (proto !== Object.prototype && proto !== null)
+  )
+    refuse("a value that is not a plain object");
+  const stack = new Set<object>([obj]);
+  const out: [string, string][] = [];
+  for (const [k, x] of Object.entries(obj).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (x === undefined) continue;
+    out.push([k, `${JSON.stringify(k)}:${write(x, "number", 1, stack)}`]);
+  }
+  return out;
+}
+
+/** The object text of members from `canonicalMembers` (with any spliced in, in order). */
+export function joinMembers(members: readonly (readonly [string, string])[]): string {
+  let s = "{";
+  for (let i = 0; i < members.length; i++)
+    s += (i === 0 ? "" : ",") + (members[i] as readonly [string, string])[1];
+  return `${s}}`;
+}
+
 function refuse(what: string): never {
   throw new AuditError("invalid_request", `canonical JSON: ${what} has no canonical form`);
 }

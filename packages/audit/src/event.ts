@@ -149,11 +149,32 @@ function refuse(field: string, why: string): never {
   throw new AuditError("invalid_request", `audit field ${field}: ${why}`);
 }
 
+/**
+ * Values a check has accepted, so the next event with the same actor, org, app, names or nonces
+ * skips the format and material scans (they are most of an event's cost). Only accepted values
+ * are kept, each is an identity that is written to the log anyway, and a check is a pure function
+ * of the value; the set is bounded (cleared when full), so it costs at most a few hundred KiB.
+ */
+class Accepted {
+  private readonly seen = new Set<string>();
+  has(v: string): boolean {
+    return this.seen.has(v);
+  }
+  add(v: string): void {
+    if (v.length > 512) return;
+    if (this.seen.size >= 4096) this.seen.clear();
+    this.seen.add(v);
+  }
+}
+
 function text(re: RegExp, screen = true): Check {
+  const accepted = new Accepted();
   return (v, field) => {
     if (typeof v !== "string") refuse(field, "must be a string");
+    if (accepted.has(v)) return;
     if (!re.test(v)) refuse(field, "has a value outside its format");
     if (screen && looksLikeMaterial(v)) refuse(field, "looks like key or token material");
+    accepted.add(v);
   };
 }
 
@@ -168,20 +189,25 @@ const HASH = /^[0-9a-f]{64}$/;
 const ISO_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,254}$/;
 
+const kidFormat = text(/^[A-Za-z0-9+/]{2,32}={0,2}$/, false);
 const kid: Check = (v, field) => {
-  text(/^[A-Za-z0-9+/]{2,32}={0,2}$/, false)(v, field);
+  kidFormat(v, field);
   const n = Buffer.from(v as string, "base64");
   if (n.length === 0 || n.length > 24 || n.toString("base64") !== v)
     refuse(field, "must be a key id of 1-24 bytes");
 };
 
+const acceptedNonces = new Accepted();
 const nonce: Check = (v, field) => {
+  if (typeof v === "string" && acceptedNonces.has(v)) return;
   if (!isNonceRef(v)) refuse(field, "must come from tokenRef or nonceRef");
+  acceptedNonces.add(v);
 };
 
+const secretName = text(SECRET_NAME);
 const names: Check = (v, field) => {
   if (!Array.isArray(v) || v.length === 0 || v.length > 1000) refuse(field, "must be 1 to 1000 names");
-  for (const n of v) text(SECRET_NAME)(n, field);
+  for (const n of v) secretName(n, field);
 };
 
 const nonceList: Check = (v, field) => {
@@ -227,15 +253,20 @@ const ID_CHECKS: Readonly<Record<keyof AuditIds, Check>> = {
   required_until: secondsList,
 };
 
+const actorFormat = text(ACTOR, false);
+const acceptedActors = new Accepted();
+
 const CALLER_CHECKS: Readonly<Record<string, Check>> = {
   ...ID_CHECKS,
   kind: oneOf(["intent", "outcome", "event"]),
   op: text(/^[a-z][a-z0-9_.]{0,63}$/),
   // A Noise public key is an identity by design (noiseActor); a CLI user name is screened.
   actor: (v, field) => {
-    text(ACTOR, false)(v, field);
+    if (typeof v === "string" && acceptedActors.has(v)) return;
+    actorFormat(v, field);
     if ((v as string).startsWith("cli:") && looksLikeMaterial((v as string).slice(4)))
       refuse(field, "looks like key or token material");
+    acceptedActors.add(v as string);
   },
   outcome: oneOf(AUDIT_OUTCOMES),
   code: text(/^[a-z][a-z0-9_]{0,63}$/),

@@ -26,8 +26,11 @@ export function eventId(doc: { node: string; seq: number; hash: string; kind: st
     : `${doc.node}:${doc.seq}:${doc.hash.slice(0, 16)}`;
 }
 
+/** An index prefix OpenSearch accepts and a template pattern can match: `tkdb-audit`, `petsem-audit`. */
+export const INDEX_PREFIX_RE = /^[a-z][a-z0-9_-]{0,63}$/;
+
 export function indexName(prefix: string, ts: string): string {
-  if (!/^[a-z][a-z0-9_-]{0,63}$/.test(prefix)) throw new AuditError("invalid_request", "bad index prefix");
+  if (!INDEX_PREFIX_RE.test(prefix)) throw new AuditError("invalid_request", "bad index prefix");
   return `${prefix}-${ts.slice(0, 4)}.${ts.slice(5, 7)}.${ts.slice(8, 10)}`;
 }
 

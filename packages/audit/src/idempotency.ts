@@ -85,7 +85,8 @@ const RID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 const CLIENT_KEY = /^[A-Za-z0-9][A-Za-z0-9_.:@+/=-]{0,127}$/;
 const OP = /^[a-z][a-z0-9_.]{0,63}$/;
 
-function aad(clientKey: string, rid: string, op: string): Uint8Array {
+/** The associated data a record's result is sealed with (a KEK rotation rebinds it: idempotency-column.ts). */
+export function aad(clientKey: string, rid: string, op: string): Uint8Array {
   return new TextEncoder().encode(canonicalJson(["tkdb.idempotency.v1", clientKey, rid, op]));
 }
 

@@ -1,6 +1,15 @@
 export { type CanonicalOptions, canonicalJson } from "./canonical.js";
 export { GENESIS_PREV, lineHash, type ParsedLine, parseLine } from "./chain.js";
 export { auditExportCommand, auditVerifyCommand, type CommandIo, type ExportCommandOptions } from "./cli.js";
+export {
+  type AuditCliApp,
+  type AuditCliContext,
+  type AuditCommand,
+  type AuditVerifyResult,
+  auditExportCli,
+  auditLogs,
+  auditVerifyCli,
+} from "./cli-commands.js";
 export { AuditError, type AuditErrorCode, isAuditError } from "./errors.js";
 export {
   AUDIT_FIELDS,
@@ -23,6 +32,7 @@ export {
   type ExportOptions,
   eventId,
   exportBulk,
+  INDEX_PREFIX_RE,
   indexName,
   type ShipOptions,
   type ShipResult,
@@ -41,6 +51,7 @@ export {
   IdempotencyRecords,
   type Lookup,
 } from "./idempotency.js";
+export { idempotencySealedColumn } from "./idempotency-column.js";
 export { looksLikeMaterial } from "./material.js";
 export { nonceRef, type TokenRef, tokenRef } from "./token-ref.js";
 export {

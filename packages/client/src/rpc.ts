@@ -24,6 +24,7 @@ import {
 } from "@tkdb/noise";
 import { ClientArgumentError, UnavailableError } from "./errors.js";
 import { type RetryOptions, withFailover } from "./retry.js";
+import { type NodeTransport, nodeTransport } from "./transport.js";
 
 export interface Endpoint {
   /** Base URL, e.g. `http://127.0.0.1:7001`. */
@@ -40,6 +41,7 @@ export interface RpcOptions {
   /** Our static key: required for the signing API (KK), optional for IK. */
   clientStaticKey?: KeyPair;
   backend?: BackendName | NoiseCrypto;
+  /** Default: node:http with a keep-alive agent on Node (transport.ts), the global fetch elsewhere. */
   fetch?: typeof fetch;
   /** Per attempt. Default 5 000 ms. */
   timeoutMs?: number;
@@ -98,6 +100,9 @@ export class NoiseRpc {
   private readonly explicitKey: boolean;
   /** One session per (api, endpoint), opened on first use and re-opened as needed. */
   private readonly sessions = new Map<string, NoiseSession>();
+  /** Our own transport when the caller gave no fetch. */
+  private readonly transport: NodeTransport | undefined;
+  private readonly fetch: typeof fetch;
 
   constructor(private readonly opts: RpcOptions) {
     if (!opts || !Array.isArray(opts.endpoints) || opts.endpoints.length === 0)
@@ -106,6 +111,8 @@ export class NoiseRpc {
     this.staticKey = opts.clientStaticKey ?? resolveBackend(opts.backend).generateKeyPair();
     if (opts.mode !== undefined && opts.mode !== "session" && opts.mode !== "request")
       throw new ClientArgumentError('mode must be "session" or "request"');
+    this.transport = opts.fetch === undefined ? nodeTransport() : undefined;
+    this.fetch = opts.fetch ?? (this.transport as NodeTransport).fetch;
   }
 
   private session(api: NoiseApi, ep: Endpoint): NoiseSession {
@@ -119,7 +126,7 @@ export class NoiseRpc {
         serverPublicKey: ep.serverPublicKey,
         clientStaticKey: this.staticKey,
         ...(this.opts.backend ? { backend: this.opts.backend } : {}),
-        ...(this.opts.fetch ? { fetch: this.opts.fetch } : {}),
+        fetch: this.fetch,
         timeoutMs: this.opts.timeoutMs ?? 5_000,
       });
       this.sessions.set(key, s);
@@ -143,6 +150,7 @@ export class NoiseRpc {
   close(): void {
     for (const s of this.sessions.values()) s.close();
     this.sessions.clear();
+    this.transport?.close();
   }
 
   async call<T>(
@@ -175,7 +183,7 @@ export class NoiseRpc {
                 serverPublicKey: ep.serverPublicKey,
                 clientStaticKey: this.staticKey,
                 ...(this.opts.backend ? { backend: this.opts.backend } : {}),
-                ...(this.opts.fetch ? { fetch: this.opts.fetch } : {}),
+                fetch: this.fetch,
                 ...(rid ? { rid } : {}),
                 ...(tp ? { traceparent: tp } : {}),
                 timeoutMs: this.opts.timeoutMs ?? 5_000,

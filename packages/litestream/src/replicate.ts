@@ -7,12 +7,17 @@
  * 1. The final sync on SIGTERM only ships to a generation that exists; the first one is made on
  *    the first monitor tick after start. So stop() first waits (bounded) for `ready`.
  * 2. A SIGTERM that lands while a periodic sync is writing a segment races it (both write one
- *    `.tmp` file: "client write: stat …wal.lz4.tmp: no such file", sometimes a panic). So stop()
+ *    `.tmp` file: "client write: stat|rename …wal.lz4.tmp…: no such file", sometimes a panic). So stop()
  *    waits (bounded) for an in-flight write to finish before signalling.
  * 3. On a restart with nothing new to ship Litestream logs nothing: readiness is therefore read
  *    from the replica (`litestream snapshots`) for the generation Litestream is on (its
  *    `.<db>-litestream/generation` file), checked from one monitor interval after start, when it
  *    has decided whether to continue that generation or begin a new one.
+ * 4. Point 2's wait cannot close the race: a periodic sync may begin after the check, before the
+ *    SIGTERM lands (seen on a busy machine: 5 stops in 15 with 10 ms intervals). Litestream then
+ *    logs that `stat|rename …tmp` error and exits. stop() then runs one more Litestream on the same config
+ *    (it continues the generation and ships what the lost final sync did not), waits for `ready`
+ *    and stops it; it rejects only if that fails too (at most FINAL_SYNC_RETRIES times).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -62,12 +67,19 @@ export interface Replicator {
    * Waits (≤ 5 s) for `ready` and (≤ 3 s) for an in-flight write, sends SIGTERM (Litestream's final
    * sync), waits for the exit (SIGKILL after `timeoutMs`, default 15 s) and the guard's record is
    * removed. Rejects with `backup` unless Litestream exited 0 without logging an error on the way
-   * out: the final sync may not have shipped. Idempotent.
+   * out: the final sync may not have shipped. If that final sync lost the `.tmp` race of module
+   * doc point 4, one more Litestream finishes it (`pid` and `exited` stay the first one's).
+   * Idempotent.
    */
   stop(timeoutMs?: number): Promise<void>;
   /** the last lines Litestream printed, for diagnostics */
   output(): string[];
 }
+
+/** Module doc point 4: how many more Litestreams stop() may run to finish a final sync that lost the race. */
+const FINAL_SYNC_RETRIES = 2;
+/** Litestream's error when two syncs wrote one WAL segment's `.tmp` file (module doc point 2). */
+const TMP_RACE = /client write: (?:stat|rename) \S+\.tmp\b[^"]*: no such file or directory/;
 
 /** Databases with a live replicator in this process (a second one is refused: `conflict`). */
 const active = new Set<string>();
@@ -83,7 +95,11 @@ function localGeneration(db: string): string | undefined {
 }
 
 /** Starts `litestream replicate` for `dbPath`; resolves once it runs and is recorded. */
-export async function replicate(opts: ReplicateOptions): Promise<Replicator> {
+export function replicate(opts: ReplicateOptions): Promise<Replicator> {
+  return replicateWith(opts, FINAL_SYNC_RETRIES);
+}
+
+async function replicateWith(opts: ReplicateOptions, retries: number): Promise<Replicator> {
   const db = checkedPath(opts.dbPath, "dbPath");
   if (active.has(db)) throw new LitestreamError("conflict", `a replicator of ${db} is already running`);
   const bin = litestreamBinary();
@@ -100,7 +116,7 @@ export async function replicate(opts: ReplicateOptions): Promise<Replicator> {
     active.delete(db);
     throw e;
   }
-  const r = start(bin, db, pidFile, config, opts);
+  const r = start(bin, db, pidFile, config, opts, retries);
   if (r.pid === -1) {
     await r.exited;
     throw new LitestreamError("backup", "litestream replicate could not be started");
@@ -127,6 +143,8 @@ class ChildState {
   startedAt: number | undefined;
   signalled = false;
   errorAfterSignal = false;
+  /** the error after the SIGTERM was the `.tmp` race of two syncs (module doc point 4) */
+  tmpRaceAfterSignal = false;
   exitCode: number | null | undefined;
   exitSignal: string | null = null;
   private readonly waiters = new Set<() => void>();
@@ -147,6 +165,7 @@ class ChildState {
       this.poke();
     }
     if (this.signalled && /level=ERROR|panic:/.test(line)) this.errorAfterSignal = true;
+    if (this.signalled && TMP_RACE.test(line)) this.tmpRaceAfterSignal = true;
   }
 
   get running(): boolean {
@@ -248,6 +267,23 @@ async function stopChild(
   }
 }
 
+/**
+ * Module doc point 4: the final sync of a stopped Litestream lost the `.tmp` race. One more
+ * Litestream on the same config ships what it missed; `first` (the original error) is thrown if
+ * that Litestream cannot start, never gets ready, or does not stop cleanly either.
+ */
+async function finishFinalSync(opts: ReplicateOptions, retries: number, timeoutMs: number, first: unknown) {
+  const again = await replicateWith(opts, retries - 1).catch(() => undefined);
+  if (again === undefined) throw first;
+  try {
+    await again.ready;
+  } catch {
+    await again.stop(5_000).catch(() => {});
+    throw first;
+  }
+  await again.stop(timeoutMs);
+}
+
 /** Spawns the replicator, records it, and wires its output, exit, readiness and stop. */
 function start(
   bin: string,
@@ -255,6 +291,7 @@ function start(
   pidFile: string,
   config: OpenedConfig,
   opts: ReplicateOptions,
+  retries: number,
 ): Replicator {
   const child = spawn(bin, ["replicate", ...config.flags], {
     stdio: ["ignore", "pipe", "pipe"],
@@ -308,7 +345,11 @@ function start(
     ready,
     exited,
     stop(timeoutMs = 15_000) {
-      stopping ??= stopChild(child, state, ready, exited, timeoutMs, summary);
+      stopping ??= stopChild(child, state, ready, exited, timeoutMs, summary).catch((e: unknown) =>
+        state.tmpRaceAfterSignal && retries > 0
+          ? finishFinalSync(opts, retries, timeoutMs, e)
+          : Promise.reject(e),
+      );
       return stopping;
     },
     output: () => tail.all(),

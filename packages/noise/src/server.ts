@@ -622,6 +622,18 @@ export function createNoiseHandler(opts: NoiseHandlerOptions): NoiseHandler {
     return noiseResponse(encodeFrame(msg2));
   }
 
+  /**
+   * The AD of a session message on `pathOp`: cached on the session for the handler's own ops (a
+   * bounded set), built afresh for any other name (never cached: the path is not yet authenticated).
+   */
+  function adOf(s: ServerSession, pathOp: string): Uint8Array {
+    const hit = s.ads.get(pathOp);
+    if (hit !== undefined) return hit;
+    const ad = sessionAd(`/noise/v1/${api}/${pathOp}`, kid, s.id);
+    if (ops.has(pathOp)) s.ads.set(pathOp, ad);
+    return ad;
+  }
+
   // ---- session: the request is a transport message ----
   async function sessionRequest(
     req: WireRequest,
@@ -649,7 +661,7 @@ export function createNoiseHandler(opts: NoiseHandlerOptions): NoiseHandler {
         return reject("session_gone", SESSION_GONE_STATUS);
       const w = s.window.check(n);
       if (w !== "ok") return reject(`session_${w}`);
-      ad = sessionAd(`/noise/v1/${api}/${pathOp}`, kid, sid);
+      ad = adOf(s, pathOp);
       // setNonce and decrypt in one synchronous step: concurrent requests cannot interleave.
       try {
         s.receive.setNonce(n);

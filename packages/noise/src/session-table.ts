@@ -27,6 +27,8 @@ export interface ServerSession {
   /** Requests decrypted and not yet answered; keys are wiped only once this is 0. */
   inflight: number;
   closed: boolean;
+  /** The transport AD per op path (`sessionAd`), built once per session and op: known ops only. */
+  readonly ads: Map<string, Uint8Array>;
 }
 
 export interface SessionLimits {
@@ -69,7 +71,7 @@ export class SessionTable {
   }
 
   add(
-    s: Omit<ServerSession, "lastUsed" | "messages" | "window" | "inflight" | "closed">,
+    s: Omit<ServerSession, "lastUsed" | "messages" | "window" | "inflight" | "closed" | "ads">,
     now: number,
   ): ServerSession {
     this.#sweep(now);
@@ -90,6 +92,7 @@ export class SessionTable {
       window: new ReplayWindow(),
       inflight: 0,
       closed: false,
+      ads: new Map(),
     };
     this.#byId.set(session.id, session);
     let set = this.#bySource.get(session.source);

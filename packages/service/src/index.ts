@@ -139,6 +139,15 @@ export {
   type SealedRecord,
 } from "./keyring-rotation.js";
 export {
+  type DatabaseRotationSpec,
+  type KekCheckAccess,
+  type KekRotationOptions,
+  type KekRotationResult,
+  kekRotation,
+  rotateDatabaseKek,
+  type SealedColumn,
+} from "./keyring-rotation-db.js";
+export {
   batchedStream,
   createLogger,
   LOG_LEVELS,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createLogger, silentLogger, startRequest } from "../src/log.js";
+import { batchedStream, createLogger, logRpcEvent, silentLogger, startRequest } from "../src/log.js";
 import { containsMaterial, isSecretFieldName, redactValue, scrubString } from "../src/log-redact.js";
 
 const FLY_HEADER = `FlyV1 fm2_lJPECAAAAAAAAMiOxBCu2Q9kq7WbqcVtETRSZFkmxBBuRE5a,fm2_lJPETyHxwsT7bV3HB`;
@@ -210,5 +210,64 @@ describe("request log", () => {
     expect(lines[0]).not.toHaveProperty("code");
     expect(lines[1]).toMatchObject({ level: "info", outcome: "refused", code: "revoked" });
     expect(lines[2]).toMatchObject({ level: "error", outcome: "error", code: "internal" });
+  });
+});
+
+describe("rpc lines (logRpcEvent)", () => {
+  const event = {
+    type: "response" as const,
+    op: "verify",
+    ok: false,
+    code: "revoked",
+    clientKey: B64_KEY,
+    correlationId: "0123456789abcdef",
+    rid: "AAAAAAAAAAAAAAAAAAAAAA",
+    traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    durationMs: 1.23456,
+  };
+  const opts = { now: fixedNow, base: { service: "tkdb" }, publicFields: ["clientKey"] };
+  /** What the generic (redacting) path writes for the same fields. */
+  function generic(e: typeof event | Omit<typeof event, "traceparent">): string {
+    const s = sink();
+    createLogger({ stream: s.stream, ...opts }).log("info", "rpc", {
+      op: e.op,
+      outcome: e.ok ? "ok" : e.code,
+      durationMs: Math.round(e.durationMs * 1000) / 1000,
+      clientKey: e.clientKey,
+      cid: e.correlationId,
+      rid: e.rid,
+      traceparent: "traceparent" in e ? e.traceparent : undefined,
+    });
+    return s.lines.join("");
+  }
+
+  it("a well-formed event's line is exactly the redacting logger's line (with and without traceparent)", () => {
+    for (const e of [event, { ...event, ok: true }, (({ traceparent: _t, ...rest }) => rest)(event)]) {
+      const s = sink();
+      logRpcEvent(createLogger({ stream: s.stream, ...opts }).log, e);
+      expect(s.lines.join("")).toBe(generic(e));
+    }
+  });
+
+  it("a field that is not of the expected shape takes the redacting path: a token in rid never reaches the log", () => {
+    const s = sink();
+    logRpcEvent(createLogger({ stream: s.stream, ...opts }).log, { ...event, rid: FLY_HEADER });
+    expect(s.lines.join("")).not.toContain("fm2_");
+    expect(s.json()[0]).toMatchObject({ msg: "rpc", op: "verify", rid: "[redacted]" });
+  });
+
+  it("without clientKey among the public fields, the client key is redacted as before", () => {
+    const s = sink();
+    logRpcEvent(createLogger({ stream: s.stream, now: fixedNow }).log, event);
+    expect(s.lines.join("")).not.toContain(B64_KEY);
+  });
+
+  it("a batched stream writes a burst of lines in one write, and each line once", async () => {
+    const writes: string[] = [];
+    const b = batchedStream({ write: (c: string) => writes.push(c) }, { maxDelayMs: 5 });
+    for (let i = 0; i < 10; i++) b.write(`line ${i}\n`);
+    expect(writes).toEqual([]);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(writes).toEqual([Array.from({ length: 10 }, (_, i) => `line ${i}\n`).join("")]);
   });
 });

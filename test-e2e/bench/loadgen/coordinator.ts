@@ -49,6 +49,8 @@ export interface DistResult {
   maxMs: number;
   /** Cores the generator's workers used on average over the measured part. */
   generatorCores: number;
+  /** CPU µs the generator's workers used per completed operation (the client's own cost). */
+  generatorUsPerOp: number;
   /** Cores the watched server processes used on average over the measured part. */
   serverCores: number;
 }
@@ -178,6 +180,7 @@ export async function runDistributed(o: DistOptions): Promise<DistResult> {
       p99Ms: round(quantile(all, 0.99)),
       maxMs: round(all[all.length - 1] ?? Number.NaN),
       generatorCores: round(rs.reduce((s, r) => s + r.cpuUs, 0) / 1e6 / seconds, 2),
+      generatorUsPerOp: round(rs.reduce((s, r) => s + r.cpuUs, 0) / Math.max(1, total), 1),
       serverCores: pids.length > 0 ? round(serverCpu / wall, 2) : Number.NaN,
     };
   } finally {

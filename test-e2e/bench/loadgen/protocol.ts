@@ -41,8 +41,12 @@ export type WorkloadSpec =
   /** The boot path: a fresh tkdb discharge, then petsem resolve with it. */
   | { kind: "boot"; flow: FlowSpec };
 
-/** How the Noise clients reach HTTP: the generator's undici pool, or Node's global fetch. */
-export type FetchImpl = "pool" | "global";
+/**
+ * How the Noise clients reach HTTP: "pool" the generator's undici pool; "global" the client's own
+ * default transport (node:http with keep-alive on Node); for comparing client costs (probe-client.ts):
+ * "fetch" Node's global fetch, "pool-web" the pool behind a WHATWG Response per call.
+ */
+export type FetchImpl = "pool" | "global" | "fetch" | "pool-web";
 
 export interface PrepareMsg {
   type: "prepare";

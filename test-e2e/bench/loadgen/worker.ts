@@ -5,6 +5,9 @@
  * apart with their first messages. It never prints a token or a secret.
  */
 
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { join } from "node:path";
 import { errorText, type FromWorker, type PrepareMsg, type ToWorker } from "./protocol.js";
 import { buildOp, type Op } from "./workloads.js";
 
@@ -35,6 +38,26 @@ async function loop(op: Op, callers: number, count: number, maxMs: number, base:
   return { latencies: latencies.slice(0, done), errors, errorSamples, elapsedMs: performance.now() - t0 };
 }
 
+/**
+ * BENCH_WORKER_RUN_PROF=<folder>: a V8 CPU profile of the measured part only (no start-up, no
+ * warm-up), written as <folder>/worker-<pid>.cpuprofile: what the client costs per call.
+ */
+async function profiled<T>(run: () => Promise<T>): Promise<T> {
+  const dir = process.env.BENCH_WORKER_RUN_PROF;
+  if (!dir) return run();
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  try {
+    return await run();
+  } finally {
+    const { profile } = await session.post("Profiler.stop");
+    writeFileSync(join(dir, `worker-${process.pid}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  }
+}
+
 let prepared: { msg: PrepareMsg; op: Op; close(): Promise<void> } | undefined;
 
 process.on("message", (m: ToWorker) => {
@@ -54,7 +77,7 @@ process.on("message", (m: ToWorker) => {
         if (!prepared) throw new Error("go before prepare");
         const { msg, op } = prepared;
         const cpu0 = process.cpuUsage();
-        const r = await loop(op, msg.callers, msg.count, msg.maxMs, msg.indexBase);
+        const r = await profiled(() => loop(op, msg.callers, msg.count, msg.maxMs, msg.indexBase));
         const cpu = process.cpuUsage(cpu0);
         send({ type: "result", ...r, cpuUs: cpu.user + cpu.system });
         await prepared.close().catch(() => {});

@@ -47,8 +47,53 @@ class Pools {
 /**
  * `fetch` as the Noise client calls it (a POST with a byte body, headers as an object, a signal),
  * over the generator's pool: the Noise workloads and the plain ones then share one HTTP client.
+ * It answers with only what @tkdb/noise reads of a Response (status, headers.get, the body as
+ * bytes, cancel), not a WHATWG Response: building Headers, a Response and its web stream per call
+ * cost the generator more than the RPC's own work.
  */
 function poolFetch(pools: Pools): typeof fetch {
+  const origins = new Map<string, { origin: string; path: string }>();
+  const f = async (input: string | URL | Request, init?: RequestInit) => {
+    const href = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    let t = origins.get(href);
+    if (t === undefined) {
+      const url = new URL(href);
+      t = { origin: url.origin, path: `${url.pathname}${url.search}` };
+      origins.set(href, t);
+    }
+    const r = await pools.get(t.origin).request({
+      path: t.path,
+      method: (init?.method ?? "GET") as "POST",
+      headers: init?.headers as Record<string, string> | undefined,
+      body: init?.body as Uint8Array | string | undefined,
+      signal: init?.signal ?? undefined,
+    });
+    const h = r.headers;
+    return {
+      status: r.statusCode,
+      headers: {
+        get: (name: string) => {
+          const v = h[name.toLowerCase()];
+          return v === undefined ? null : Array.isArray(v) ? v.join(", ") : v;
+        },
+      },
+      body: {
+        cancel: async () => {
+          r.body.destroy();
+        },
+        getReader: () => {
+          const it = r.body[Symbol.asyncIterator]();
+          return { read: () => it.next(), cancel: async () => r.body.destroy() };
+        },
+      },
+      arrayBuffer: () => r.body.arrayBuffer(),
+    };
+  };
+  return f as unknown as typeof fetch;
+}
+
+/** The same over a WHATWG Response per call (what the pool adapter was; for comparison). */
+function poolWebFetch(pools: Pools): typeof fetch {
   const f = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const url = new URL(typeof input === "string" || input instanceof URL ? input : input.url);
     const r = await pools.get(url.origin).request({
@@ -150,7 +195,13 @@ export async function buildOp(spec: WorkloadSpec, callers: number, fetchImpl: Fe
       };
     }
     default: {
-      const f = await flowOps(spec.flow, fetchImpl === "pool" ? poolFetch(pools) : undefined);
+      const transport = {
+        pool: () => poolFetch(pools),
+        "pool-web": () => poolWebFetch(pools),
+        fetch: () => globalThis.fetch,
+        global: () => undefined,
+      }[fetchImpl]();
+      const f = await flowOps(spec.flow, transport);
       const org = spec.flow.org;
       if (spec.kind === "verify")
         return {

@@ -11,7 +11,7 @@
  *
  * Each test prints one JSON line with its seed and numbers; FAULTS_SEED=<n> replays a run.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { flyRegistry } from "@tkdb/caveats";
 import { CachingVerifier, type TkdbClient, TokenRefusedError, UnavailableError } from "@tkdb/client";
@@ -414,6 +414,28 @@ describe("faults: the client while tkdb is unreachable", () => {
   }, 60_000);
 });
 
+/** The `litestream replicate` child of `pid` (tsx's esbuild may be a child of a service too). */
+function litestreamChild(pid: number): number | undefined {
+  return childPids(pid).find((c) => {
+    try {
+      const argv = readFileSync(`/proc/${c}/cmdline`, "utf8").split("\0");
+      return /litestream$/.test(argv[0] ?? "") && argv[1] === "replicate";
+    } catch {
+      return false; // gone
+    }
+  });
+}
+
+/** The parent pid of a live process (undefined once it is gone). */
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return undefined;
+  }
+}
+
 describe("faults: restart on a Litestream restore after kill -9", () => {
   let dir: ReturnType<typeof tempDir>;
   beforeAll(() => {
@@ -433,30 +455,41 @@ describe("faults: restart on a Litestream restore after kill -9", () => {
       const keys = newKeys();
       const envs = stackEnvs(join(dir.path, `orphan-${name}`), keys);
       const env = name === "tkdb" ? envs.tkdbEnv : envs.petsemEnv;
+      // An orphan's stdout/stderr pipes have no reader: Litestream dies of SIGPIPE at its next log
+      // line (seen: tkdb's orphan, shipping the 1 s heartbeat, died of signal 13 ~0.4 s after the
+      // kill). An hour's sync interval keeps it quiet, so the orphan is still there to be reaped.
       if (name === "tkdb") {
         mkdirSync(env.TKDB_DATA_DIR as string, { recursive: true });
         const config = join(dir.path, `orphan-${name}.yml`);
         writeFileSync(
           config,
-          `dbs:\n  - path: ${join(env.TKDB_DATA_DIR as string, "tkdb.db")}\n    replicas:\n      - url: file://${join(dir.path, `orphan-${name}-replica`)}\n`,
+          `dbs:\n  - path: ${join(env.TKDB_DATA_DIR as string, "tkdb.db")}\n    replicas:\n      - url: file://${join(dir.path, `orphan-${name}-replica`)}\n        sync-interval: 1h\n`,
         );
         env.TKDB_LITESTREAM_CONFIG = config;
-      } else env.PETSEM_LITESTREAM_REPLICA = `file://${join(dir.path, `orphan-${name}-replica`)}`;
+      } else {
+        env.PETSEM_LITESTREAM_REPLICA = `file://${join(dir.path, `orphan-${name}-replica`)}`;
+        env.PETSEM_LITESTREAM_SYNC_INTERVAL = "1h";
+      }
       const first = await startService(name, env);
       started.push(first);
-      await until(() => childPids(first.child.pid as number).length > 0, `${name}'s Litestream`);
-      const [orphan] = childPids(first.child.pid as number);
-      orphans.push(orphan as number);
+      await until(() => litestreamChild(first.child.pid as number) !== undefined, `${name}'s Litestream`);
+      const orphan = litestreamChild(first.child.pid as number) as number;
+      orphans.push(orphan);
       await kill9(first);
-      await sleep(200);
-      expect(alive(orphan as number), "Litestream outlives a SIGKILLed parent").toBe(true);
-      const second = await startService(name, env);
+      // Outlives: re-parented away from the dead service (bounded wait), and running.
+      await until(() => parentOf(orphan) !== first.child.pid, "the orphan's re-parenting", 30_000);
+      expect(alive(orphan), "Litestream outlives a SIGKILLed parent").toBe(true);
+      const second = await startService(name, env, 60_000);
       started.push(second);
-      await until(() => childPids(second.child.pid as number).length > 0, `${name}'s new Litestream`);
-      const [successor] = childPids(second.child.pid as number);
-      orphans.push(successor as number);
+      await until(
+        () => litestreamChild(second.child.pid as number) !== undefined,
+        `${name}'s new Litestream`,
+        30_000,
+      );
+      const successor = litestreamChild(second.child.pid as number) as number;
+      orphans.push(successor);
       expect(successor).not.toBe(orphan);
-      expect(alive(orphan as number), "the orphan was stopped by the restart").toBe(false);
+      expect(alive(orphan), "the orphan was stopped by the restart").toBe(false);
       await second.stop();
     },
     60_000,

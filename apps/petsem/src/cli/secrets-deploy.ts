@@ -13,6 +13,8 @@ export interface DeployOutcome {
   readonly app_version: number;
   readonly deployed_at: string;
   readonly changed: boolean;
+  /** the epoch of min_version: flyd passes both to `petsem boot --min-version V --min-epoch E` */
+  readonly epoch?: string;
 }
 
 export const secretsDeploy: CommandDef<DeployOutcome> = command({
@@ -35,8 +37,11 @@ export const secretsDeploy: CommandDef<DeployOutcome> = command({
     const r = await rpc(online, "deploy", (c) => c.deploy(token, org, app, minVersion), {
       invalid_request: "--min-version cannot be past the app's current version (`petsem secrets list`)",
     });
-    ctx.note(`the next boot must reach app version ${r.min_version}`);
+    ctx.note(
+      `the next boot must reach app version ${r.min_version}${typeof r.epoch === "string" ? ` in epoch ${r.epoch} (boot --min-version ${r.min_version} --min-epoch ${r.epoch})` : ""}`,
+    );
     return {
+      ...(typeof r.epoch === "string" ? { epoch: r.epoch } : {}),
       min_version: r.min_version,
       app_version: r.app_version,
       deployed_at: r.deployed_at,

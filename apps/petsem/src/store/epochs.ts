@@ -18,6 +18,7 @@
  *   will not help; the secrets must be written again), never the other contents.
  * - an epoch this database has never had (a lost branch, or one not replicated here yet): `stale`.
  */
+import { stmt } from "../db.js";
 import { PetsemError } from "../errors.js";
 import type { StoreCore } from "./core.js";
 
@@ -34,9 +35,7 @@ export function checkEpoch(v: unknown): string {
 
 /** The current epoch (the newest row). */
 export function currentEpoch({ sqlite }: Pick<StoreCore, "sqlite">): string {
-  const row = sqlite.prepare("SELECT epoch FROM epochs ORDER BY seq DESC LIMIT 1").get() as
-    | { epoch: string }
-    | undefined;
+  const row = stmt<{ epoch: string }>(sqlite, "SELECT epoch FROM epochs ORDER BY seq DESC LIMIT 1").get();
   if (row === undefined) throw new PetsemError("integrity", "the database has no epoch");
   return row.epoch;
 }
@@ -61,9 +60,10 @@ export function noteAppEpoch(
   appVersion: number,
 ): string {
   const epoch = currentEpoch(core);
-  core.sqlite
-    .prepare("INSERT OR IGNORE INTO app_epochs (org, app, epoch, base_version) VALUES (?, ?, ?, ?)")
-    .run(org, app, epoch, appVersion);
+  stmt(
+    core.sqlite,
+    "INSERT OR IGNORE INTO app_epochs (org, app, epoch, base_version) VALUES (?, ?, ?, ?)",
+  ).run(org, app, epoch, appVersion);
   return epoch;
 }
 

@@ -1,6 +1,7 @@
 /** The store's reads: `list` (metadata and digests, never values), the read half of `resolve`, app versions and the audit rows. */
-import { and, asc, eq, inArray } from "drizzle-orm";
+import { and, asc, eq } from "drizzle-orm";
 import { formatDigest } from "../crypto.js";
+import { stmt } from "../db.js";
 import { PetsemError } from "../errors.js";
 import * as t from "../schema.js";
 import type { ListResult } from "../types.js";
@@ -51,6 +52,13 @@ export function listSecrets(
   })();
 }
 
+/** An app's live heads joined to their version rows, by name (the read half of resolve). */
+const LIVE_VALUES = `SELECT h.name AS name, h.version AS version, v.sealed AS sealed
+  FROM secret_heads h JOIN secret_versions v
+    ON v.org = h.org AND v.app = h.app AND v.name = h.name AND v.version = h.version
+  WHERE h.org = ? AND h.app = ? AND h.live = 1
+  ORDER BY h.name`;
+
 export interface OpenedValues {
   appVersion: number;
   /** the epoch `appVersion` belongs to (store/epochs.ts) */
@@ -82,19 +90,16 @@ export function openValues(
       out.missing = wanted ?? [];
       return;
     }
-    const conds = [eq(t.secretHeads.org, org), eq(t.secretHeads.app, app), eq(t.secretHeads.live, true)];
-    if (wanted) conds.push(inArray(t.secretHeads.name, wanted));
-    const rows = core.db
-      .select({ name: t.secretHeads.name, version: t.secretHeads.version, sealed: t.secretVersions.sealed })
-      .from(t.secretHeads)
-      .innerJoin(t.secretVersions, HEAD_VERSION)
-      .where(and(...conds))
-      .orderBy(asc(t.secretHeads.name))
-      .all();
+    // One statement prepared once for all live values; `wanted` filters before anything opens.
+    const want = wanted === null ? null : new Set(wanted);
+    const rows = stmt<{ name: string; version: number; sealed: Buffer | null }>(core.sqlite, LIVE_VALUES)
+      .all(org, app)
+      .filter((r) => want === null || want.has(r.name));
     const keys = core.keys.keysFor(org, app, row);
     for (const r of rows) {
       if (r.sealed === null) throw new PetsemError("integrity", "stored value failed authentication");
-      const bytes = openValue(core, keys, org, app, r.name, r.version, new Uint8Array(r.sealed));
+      const sealed = new Uint8Array(r.sealed.buffer, r.sealed.byteOffset, r.sealed.byteLength);
+      const bytes = openValue(core, keys, org, app, r.name, r.version, sealed);
       out.plain.push({ name: r.name, version: r.version, bytes });
     }
     const found = new Set(rows.map((r) => r.name));

@@ -1,6 +1,6 @@
 /** Row access for apps, secret heads and secret versions (drizzle over better-sqlite3). */
 import { and, eq } from "drizzle-orm";
-import type { Db, Sqlite } from "../db.js";
+import { type Db, type Sqlite, stmt } from "../db.js";
 import * as t from "../schema.js";
 import { LIMITS } from "../validate.js";
 
@@ -19,12 +19,12 @@ export const HEAD_VERSION = and(
   eq(t.secretVersions.version, t.secretHeads.version),
 );
 
-export function getApp({ db }: Tables, org: string, app: string): AppRow | undefined {
-  return db
-    .select()
-    .from(t.apps)
-    .where(and(eq(t.apps.org, org), eq(t.apps.app, app)))
-    .get();
+const GET_APP =
+  "SELECT org, app, app_version AS appVersion, kid, wrapped_dek AS wrappedDek, created_at AS createdAt FROM apps WHERE org = ? AND app = ?";
+
+/** An app's row (a statement prepared once: this runs on every resolve). */
+export function getApp({ sqlite }: Tables, org: string, app: string): AppRow | undefined {
+  return stmt<AppRow>(sqlite, GET_APP).get(org, app);
 }
 
 export function getHead({ db }: Tables, org: string, app: string, name: string) {
@@ -36,9 +36,10 @@ export function getHead({ db }: Tables, org: string, app: string, name: string) 
 }
 
 export function liveCount({ sqlite }: Tables, org: string, app: string): number {
-  const r = sqlite
-    .prepare("SELECT count(*) AS n FROM secret_heads WHERE org = ? AND app = ? AND live = 1")
-    .get(org, app) as { n: number };
+  const r = stmt<{ n: number }>(
+    sqlite,
+    "SELECT count(*) AS n FROM secret_heads WHERE org = ? AND app = ? AND live = 1",
+  ).get(org, app) as { n: number };
   return r.n;
 }
 
@@ -85,9 +86,12 @@ export function insertVersion({ db, sqlite }: Tables, v: VersionRow): void {
   // Retention: keep the newest LIMITS.versionsKept versions of a name; older ones are destroyed
   // (rows deleted, and secure_delete overwrites their pages), so they cannot be rolled back to.
   if (v.version > LIMITS.versionsKept) {
-    sqlite
-      .prepare("DELETE FROM secret_versions WHERE org = ? AND app = ? AND name = ? AND version <= ?")
-      .run(v.org, v.app, v.name, v.version - LIMITS.versionsKept);
+    stmt(sqlite, "DELETE FROM secret_versions WHERE org = ? AND app = ? AND name = ? AND version <= ?").run(
+      v.org,
+      v.app,
+      v.name,
+      v.version - LIMITS.versionsKept,
+    );
   }
 }
 

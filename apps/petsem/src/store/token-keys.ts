@@ -13,6 +13,7 @@
 import { kidForKey } from "@tkdb/macaroon";
 import type { Keyring } from "@tkdb/service";
 import Database from "better-sqlite3";
+import { stmt } from "../db.js";
 import { PetsemError } from "../errors.js";
 import { metaPlace, sealingKid, unwrapAt, wrapAt } from "./kek.js";
 
@@ -42,9 +43,10 @@ interface MetaRow {
 }
 
 function tokenKeyRows(sqlite: Database.Database): (MetaRow & { generation: number })[] {
-  const rows = sqlite
-    .prepare("SELECT key, value FROM meta WHERE key = 'macaroon_root_key' OR key LIKE 'macaroon_root_key:%'")
-    .all() as MetaRow[];
+  const rows = stmt<MetaRow>(
+    sqlite,
+    "SELECT key, value FROM meta WHERE key = 'macaroon_root_key' OR key LIKE 'macaroon_root_key:%'",
+  ).all();
   return rows
     .map((r) => ({ ...r, generation: generationOf(r.key) ?? 0 }))
     .filter((r) => r.generation > 0)

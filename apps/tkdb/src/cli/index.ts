@@ -18,6 +18,7 @@ import { discharge } from "./discharge.js";
 import { kekRotate } from "./kek-rotate.js";
 import { keygen } from "./keygen.js";
 import { orgCreate } from "./org-create.js";
+import { revocationsReapply } from "./revocations-reapply.js";
 import { serve } from "./serve.js";
 import { tokenAttenuate } from "./token-attenuate.js";
 import { tokenInspect } from "./token-inspect.js";
@@ -61,6 +62,11 @@ export const cli = defineCli({
       commands: [auditVerify, auditExport],
     },
     { name: "backup", description: "Litestream backups", commands: [backupRestore] },
+    {
+      name: "revocations",
+      description: "revocations after a failover (primary only)",
+      commands: [revocationsReapply],
+    },
     { name: "kek", description: "the key-encryption key (local database)", commands: [kekRotate] },
   ],
 });

@@ -1,0 +1,159 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createNoiseHandler, NoiseTransportError, resolveBackend } from "@tkdb/noise";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { UnavailableError } from "../src/errors.js";
+import { type Endpoint, NoiseRpc } from "../src/rpc.js";
+
+/**
+ * The default transport (node:http with a keep-alive agent, transport.ts) against real loopback
+ * servers: a Noise server on plain node:http, and servers that misbehave at the HTTP level.
+ */
+const backend = resolveBackend("native");
+const noSleep = { sleep: async () => {}, attempts: 2 };
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+const close = (server: Server) =>
+  new Promise<void>((r) => {
+    server.closeAllConnections();
+    server.close(() => r());
+  });
+
+/**
+ * A Noise `whoami` server on node:http. `dropIdleAfterMs`: it drops a connection that long after
+ * each answer, without announcing it (as a proxy dropping idle connections does).
+ */
+async function noiseServer(region: string, dropIdleAfterMs?: number) {
+  const key = backend.generateKeyPair();
+  const handler = createNoiseHandler({
+    api: "verify",
+    pattern: "IK",
+    staticKeyPair: key,
+    ops: { whoami: async () => ({ region }) },
+  });
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const r = await handler(
+      new Request(`http://x${req.url}`, {
+        method: "POST",
+        headers: req.headers as Record<string, string>,
+        body: Buffer.concat(chunks),
+      }),
+    );
+    const body = Buffer.from(await r.arrayBuffer());
+    res.writeHead(r.status, {
+      "content-type": r.headers.get("content-type") ?? "",
+      "content-length": body.length,
+    });
+    res.end(body);
+    if (dropIdleAfterMs !== undefined) setTimeout(() => req.socket.destroy(), dropIdleAfterMs);
+  });
+  const url = await listen(server);
+  const ep: Endpoint = { url, serverPublicKey: key.publicKey, region };
+  return { ep, key, server };
+}
+
+describe("the default node:http transport", () => {
+  let us: Awaited<ReturnType<typeof noiseServer>>;
+  let dropping: Awaited<ReturnType<typeof noiseServer>>;
+  beforeAll(async () => {
+    us = await noiseServer("us");
+    dropping = await noiseServer("dropping", 100);
+  });
+  afterAll(async () => {
+    await close(us.server);
+    await close(dropping.server);
+  });
+
+  it("carries session calls and reuses its connection across calls", async () => {
+    const connections = new Set<unknown>();
+    us.server.on("connection", (s) => connections.add(s));
+    const rpc = new NoiseRpc({ endpoints: [us.ep], retry: noSleep });
+    for (let i = 0; i < 5; i++) expect(await rpc.call("verify", "whoami", {})).toEqual({ region: "us" });
+    // one for the handshake and the calls, sequentially: one connection (keep-alive)
+    expect(connections.size).toBe(1);
+    rpc.close();
+  });
+
+  it("a connection the server dropped while idle is replaced: the next call answers", async () => {
+    const rpc = new NoiseRpc({ endpoints: [dropping.ep], retry: noSleep });
+    expect(await rpc.call("verify", "whoami", {})).toEqual({ region: "dropping" });
+    await new Promise((r) => setTimeout(r, 400)); // the server dropped the connection at 100 ms
+    expect(await rpc.call("verify", "whoami", {})).toEqual({ region: "dropping" });
+    rpc.close();
+  });
+
+  it("a server that takes the request and never answers is a timeout, and the call fails over", async () => {
+    let seen = 0;
+    const hung = createServer(() => {
+      seen++; // never answers
+    });
+    const url = await listen(hung);
+    try {
+      const rpc = new NoiseRpc({
+        endpoints: [{ url, serverPublicKey: us.key.publicKey }, us.ep],
+        retry: noSleep,
+        timeoutMs: 300,
+      });
+      expect(await rpc.call("verify", "whoami", {})).toEqual({ region: "us" });
+      expect(seen).toBe(2); // both attempts reached it, both timed out
+      const only = new NoiseRpc({
+        endpoints: [{ url, serverPublicKey: us.key.publicKey }],
+        retry: noSleep,
+        timeoutMs: 300,
+      });
+      const err = await only.call("verify", "whoami", {}).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UnavailableError);
+      const cause = (err as Error).cause as AggregateError;
+      expect(cause.errors.every((e) => e instanceof NoiseTransportError && e.code === "timeout")).toBe(true);
+      rpc.close();
+      only.close();
+    } finally {
+      await close(hung);
+    }
+  });
+
+  it("a response declaring more than the bound is refused unread (response_too_large)", async () => {
+    const huge = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/x-noise", "content-length": 64 * 1024 * 1024 });
+      res.write(Buffer.alloc(1024));
+    });
+    const url = await listen(huge);
+    try {
+      const rpc = new NoiseRpc({ endpoints: [{ url, serverPublicKey: us.key.publicKey }], retry: noSleep });
+      const err = await rpc.call("verify", "whoami", {}).catch((e: unknown) => e);
+      const cause = (err as Error).cause as AggregateError;
+      expect(err).toBeInstanceOf(UnavailableError);
+      expect(cause.errors.map((e) => (e as NoiseTransportError).code)).toEqual([
+        "response_too_large",
+        "response_too_large",
+      ]);
+      rpc.close();
+    } finally {
+      await close(huge);
+    }
+  });
+
+  it("an HTTP error status is a transport error (http_status) and the call fails over", async () => {
+    const teapot = createServer((_req, res) => {
+      res.writeHead(503, { "content-type": "text/plain" });
+      res.end("busy");
+    });
+    const url = await listen(teapot);
+    try {
+      const rpc = new NoiseRpc({
+        endpoints: [{ url, serverPublicKey: us.key.publicKey }, us.ep],
+        retry: noSleep,
+      });
+      expect(await rpc.call("verify", "whoami", {})).toEqual({ region: "us" });
+      rpc.close();
+    } finally {
+      await close(teapot);
+    }
+  });
+});
