@@ -24,12 +24,12 @@ import {
   host,
   KindError,
   key32,
+  key32List,
   list,
   oneOf,
   otelEnv,
   otelVariables,
   parseConfig,
-  parseKey32,
   port,
   string,
   url,
@@ -156,28 +156,6 @@ function withParser(
   };
 }
 
-/** A list of 32-byte keys from VAR or VAR_FILE (comma, space or newline separated), secret. */
-function keyList(name: string, opts: { doc: string }): Var<Uint8Array[], false> {
-  return {
-    ...key32(name, { doc: opts.doc }),
-    kind: "list of key32",
-    default: [],
-    defaultText: "none",
-    parse: (text) =>
-      text
-        .split(/[\s,]+/)
-        .filter((x) => x !== "")
-        .map((x, i) => {
-          try {
-            return parseKey32(x);
-          } catch (e) {
-            throw e instanceof KindError ? new KindError(`item ${i} ${e.message}`) : e;
-          }
-        }),
-    __optional: false,
-  };
-}
-
 /** Every variable petsem reads. Names are stable (scripts, infra and tests set them). */
 export const petsemEnv = defineConfig({
   host: host("PETSEM_HOST", { default: "127.0.0.1", doc: "listen address" }),
@@ -190,7 +168,7 @@ export const petsemEnv = defineConfig({
   kekNext: key32("PETSEM_KEK_NEXT", {
     doc: "the next key-encryption key: set on every node before `petsem kek rotate`; promoted to PETSEM_KEK after it",
   }),
-  kekRetired: keyList("PETSEM_KEK_RETIRED", {
+  kekRetired: key32List("PETSEM_KEK_RETIRED", {
     doc: "retired key-encryption keys (comma or space separated), open only: kept while backups sealed under them exist",
   }),
   noiseKey: key32("PETSEM_NOISE_KEY", { doc: "Noise static X25519 private key (required by serve)" }),

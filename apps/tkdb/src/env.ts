@@ -40,6 +40,7 @@ import {
   host,
   KindError,
   key32,
+  key32List,
   type LogStream,
   locationKeys,
   otelEnv,
@@ -208,26 +209,9 @@ const signClients: Var<SignClient[], false> = {
 export const kekNext = key32("TKDB_KEK_NEXT", {
   doc: "the next KEK: set on every node before `tkdb kek rotate`; promoted to TKDB_KEK after it",
 });
-const retiredKeys = key32("TKDB_KEK_RETIRED", { doc: "" });
-export const kekRetired: Var<Uint8Array[], false> = {
-  ...retiredKeys,
-  kind: "list of key32",
+export const kekRetired = key32List("TKDB_KEK_RETIRED", {
   doc: "retired KEKs (comma or space separated), open only: kept while backups sealed under them exist",
-  default: [],
-  defaultText: "none",
-  parse: (text) =>
-    text
-      .split(/[\s,]+/)
-      .filter((t) => t !== "")
-      .map((t, i) => {
-        try {
-          return parseKey32(t);
-        } catch (e) {
-          throw e instanceof KindError ? new KindError(`item ${i} ${e.message}`) : e;
-        }
-      }),
-  __optional: false,
-};
+});
 
 /** Where the database is: every command that opens it. */
 const auditDir = string("TKDB_AUDIT_DIR", {

@@ -193,6 +193,31 @@ export function list<
   });
 }
 
+/**
+ * A list of 32-byte keys from VAR or VAR_FILE (comma, space or newline separated), each in any
+ * key32 encoding; secret; empty when unset. A bad item is named by its index, never echoed.
+ */
+export function key32List(name: string, opts: { doc: string }): Var<Uint8Array[], false> {
+  return {
+    ...key32(name, { doc: opts.doc }),
+    kind: "list of key32",
+    default: [],
+    defaultText: "none",
+    parse: (text) =>
+      text
+        .split(/[\s,]+/)
+        .filter((t) => t !== "")
+        .map((t, i) => {
+          try {
+            return parseKey32(t);
+          } catch (e) {
+            throw e instanceof KindError ? new KindError(`item ${i} ${e.message}`) : e;
+          }
+        }),
+    __optional: false,
+  };
+}
+
 /** `location=key,…`: third-party keys by location (keys: the key32 encodings). Secret. */
 export function locationKeys<const O extends VarOptions<Map<string, Uint8Array>>>(
   name: string,

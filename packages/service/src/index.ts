@@ -36,6 +36,7 @@ export {
   host,
   int,
   key32,
+  key32List,
   list,
   locationKeys,
   nodeConfigFs,

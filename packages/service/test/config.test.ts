@@ -11,6 +11,7 @@ import {
   host,
   int,
   key32,
+  key32List,
   list,
   locationKeys,
   oneOf,
@@ -387,5 +388,25 @@ describe("development env file", () => {
     writeFileSync(join(other, "data", "dev.env"), "T_URL=http://evil.example\n");
     chmodSync(join(other, "data", "dev.env"), 0o666);
     expect(() => loadDevEnv({ env: {}, cwd: other })).toThrow(/written by group or others/);
+  });
+});
+
+describe("key32List: a list of keys from VAR or VAR_FILE", () => {
+  const ks = defineConfig({ retired: key32List("T_RETIRED", { doc: "retired keys" }) });
+  it("is empty when unset and reads every key32 encoding, comma, space or newline separated", () => {
+    expect(parseConfig(ks, {}).values.retired).toEqual([]);
+    const { values } = parseConfig(ks, { T_RETIRED: `${HEX}, ${B64}\n${B64URL}` });
+    expect(values.retired).toEqual([KEY, KEY, KEY]);
+    const file = join(dir, "retired.keys");
+    writeFileSync(file, `${HEX}\n${B64}\n`, { mode: 0o600 });
+    expect(parseConfig(ks, { T_RETIRED_FILE: file }).values.retired).toEqual([KEY, KEY]);
+  });
+  it("names a bad item by its index and never echoes it", () => {
+    const bad = "zz".repeat(32);
+    const e = configError(() => parseConfig(ks, { T_RETIRED: `${HEX},${bad}` }));
+    expect(e.message).toContain("T_RETIRED");
+    expect(e.message).toContain("item 1");
+    expect(e.message).not.toContain(bad);
+    expect(e.message).not.toContain(HEX);
   });
 });
