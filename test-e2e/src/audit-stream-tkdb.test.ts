@@ -84,7 +84,7 @@ async function discharge(header: string, org = ORG): Promise<string> {
 }
 
 describe("tkdb's audit trail is the node's append-only file log", () => {
-  it("200 discharges through the wire API leave tkdb's database and WAL byte for byte unchanged; each is a durable intent and outcome in the log", async () => {
+  it("200 discharges through the wire API leave tkdb's database and WAL byte for byte unchanged; each is a durable intent and an outcome in the log", async () => {
     const user = await loginUser(stack.actors, ORG, USER);
     material.push(user.header);
     await discharge(user.header); // sessions open, nothing else warms up in the database
@@ -104,11 +104,25 @@ describe("tkdb's audit trail is the node's append-only file log", () => {
     }
     console.log(`tkdb db+wal bytes around 200 discharges: before ${before.bytes}, after ${after.bytes}`);
     expect(after).toEqual(before);
-    const added = logLines()
-      .slice(lines0)
-      .filter((l) => l.op === "discharge");
+    // An outcome reaches the disk a few ms after its reply (issue 17): poll, bounded, until every
+    // intent's outcome is there rather than sleeping.
+    const dischargeLines = () =>
+      logLines()
+        .slice(lines0)
+        .filter((l) => l.op === "discharge");
+    // (The warm-up discharge's outcome may land after lines0: only this window's intents count.)
+    const closed = (ls: Line[]) => {
+      const intents = new Set(ls.filter((l) => l.kind === "intent").map((l) => l.seq));
+      return ls.filter((l) => l.kind === "outcome" && intents.has(l.intent_seq as number));
+    };
+    let added = dischargeLines();
+    for (let deadline = Date.now() + 30_000; Date.now() < deadline; added = dischargeLines()) {
+      const intents = added.filter((l) => l.kind === "intent").length;
+      if (intents >= 200 && closed(added).length === intents) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
     expect(added.filter((l) => l.kind === "intent").length).toBeGreaterThanOrEqual(200);
-    const outcomes = added.filter((l) => l.kind === "outcome");
+    const outcomes = closed(added);
     expect(outcomes.length).toBe(added.filter((l) => l.kind === "intent").length);
     expect(outcomes.every((l) => l.outcome === "ok")).toBe(true);
     // Named by the (hashed) discharge nonce and the user token's nonce, with the user id.

@@ -8,14 +8,19 @@
  * - Mutations (set, unset, rollback, deploy, and any later one that goes through
  *   `SecretStore.mutate`) and `resolve` are fail-closed (`wrapStore`): the call is validated and
  *   staged, a durable intent is written (fsync, group commit), the effect runs (a mutation records
- *   the intent's seq in its own transaction: store/applied.ts), then a durable outcome. An intent
+ *   the intent's seq in its own transaction: store/applied.ts), then the outcome. An intent
  *   that cannot be written refuses the call with `audit_unavailable` (a kind of `unavailable`) and
- *   nothing happens; a resolve whose outcome cannot be written returns no value.
+ *   nothing happens; a resolve whose outcome the log refuses returns no value.
+ * - The outcome is chained before the reply (so a broken log still refuses it) but not awaited on
+ *   disk (`appendSoon`: it goes out with the next group commit, within 5 ms, or at close), so a call
+ *   waits for one fdatasync, the intent's (issue 17). If the process ends before the outcome is on
+ *   disk, the durable intent remains and the restart's `reconcile` closes it.
  * - Any other call (list, history) and every refusal before the store (bad arguments, a refused
  *   token) is one buffered `event` with its outcome and code.
  * - At start, `reconcile` writes the outcome of each intent left open by a crash: `ok` when its
- *   `audit_applied` row committed, else `aborted` (a resolve never has one: its values were never
- *   returned).
+ *   `audit_applied` row committed; else `aborted` for a mutation; a resolve has no row and may
+ *   have returned its values before the process ended, so it gets outcome `error`, code
+ *   `outcome_unknown` (its intent names org, app, user and discharge).
  *
  * Events hold the op, the actor, org and app ids, validated secret names, versions, a rid, nonce
  * references and codes: never a value, token, discharge, key or rejected input.
@@ -50,7 +55,14 @@ interface Call {
 /** What petsem uses of @tkdb/audit's `AuditLog` (declared here, where it is used). */
 export type AuditTrail = Pick<
   AuditLog,
-  "dir" | "appendDurable" | "appendBuffered" | "reconcile" | "flush" | "close" | "pendingIntents"
+  | "dir"
+  | "appendDurable"
+  | "appendSoon"
+  | "appendBuffered"
+  | "reconcile"
+  | "flush"
+  | "close"
+  | "pendingIntents"
 >;
 
 export interface PetsemAuditOptions {
@@ -118,9 +130,11 @@ export class PetsemAudit {
    * then forgets this node's rows. Call before serving. Returns how many it reconciled.
    */
   async reconcile(store: Pick<SecretStore, "wasApplied" | "forgetApplied">): Promise<number> {
-    const n = await this.log.reconcile((intent) =>
-      store.wasApplied({ node: intent.node, seq: intent.seq }) ? "ok" : "aborted",
-    );
+    const n = await this.log.reconcile((intent) => {
+      if (store.wasApplied({ node: intent.node, seq: intent.seq })) return "ok";
+      // resolve changes nothing in the database: whether its values went out is unknown
+      return intent.op === "resolve" ? "unknown" : "aborted";
+    });
     store.forgetApplied(this.node);
     return n;
   }
@@ -219,7 +233,7 @@ export class PetsemAudit {
 
   /**
    * The store as the RPCs use it: every call staged (`SecretStore.stage`); a staged one (a
-   * mutation, resolve) runs between a durable intent and a durable outcome.
+   * mutation, resolve) runs between a durable intent and an outcome (see the file comment).
    */
   wrapStore(store: SecretStore): AuditedSecrets {
     return new Proxy({} as AuditedSecrets, {
@@ -237,7 +251,7 @@ export class PetsemAudit {
     });
   }
 
-  /** Intent → effect → outcome, all durable; see the file comment. */
+  /** Durable intent → effect → outcome chained (on disk within ms); see the file comment. */
   private async durable<R>(call: Call, s: StagedCall<R>): Promise<R> {
     call.recorded = true;
     Object.assign(call.ids, { org: s.org, app: s.app });
@@ -259,16 +273,18 @@ export class PetsemAudit {
       done = s.run(applied);
     } catch (e) {
       const code = codeOf(e);
-      await this.log
-        .appendDurable({
+      try {
+        this.log.appendSoon({
           kind: "outcome",
           ...head,
           ...ids,
           outcome: outcomeOf(code),
           code,
           intent_seq: intent.seq,
-        })
-        .catch(() => undefined);
+        });
+      } catch {
+        // the log is broken: the restart reconciles the open intent
+      }
       throw e;
     }
     const reached = (done as { app_version?: unknown; appVersion?: unknown }) ?? {};
@@ -282,7 +298,7 @@ export class PetsemAudit {
       intent_seq: intent.seq,
     };
     try {
-      await this.log.appendDurable(outcome);
+      this.log.appendSoon(outcome);
     } catch (e) {
       s.discard(done);
       throw unavailable(e);

@@ -13,14 +13,16 @@ import type { HttpLimits, KeyPair } from "@tkdb/noise";
 import {
   type Env,
   type Listening,
+  type ListenOptions,
   type LogFn,
   listen,
   logRpcEvent,
   type MetricsServer,
   type RpcEvent,
+  resolveLimits,
   startMetricsServer,
 } from "@tkdb/service";
-import { createPetsemApp } from "./app.js";
+import { petsemRoutes } from "./app.js";
 import { PetsemAudit } from "./audit-log.js";
 import { TokenBlacklist } from "./blacklist.js";
 import { petsemCaveatKit } from "./caveat-kit.js";
@@ -262,21 +264,29 @@ async function serveRpc(
     config.tracing === undefined ? shutdownTracing(telemetry.tracing) : Promise.resolve();
   let listening: Listening | undefined;
   try {
-    const app = createPetsemApp({
-      store: opened.store,
-      authorizer: opened.authority,
-      audit,
-      staticKeyPair,
-      telemetry,
-      ...(config.backend === undefined ? {} : { backend: config.backend }),
-      ...(config.now === undefined ? {} : { now: config.now }),
-      ...(config.log === undefined ? {} : { onEvent: (e: RpcEvent) => logRpcEvent(config.log as LogFn, e) }),
-    });
-    // Request/header timeouts, connection caps and the body limit (security issue 12 item 9).
+    const limits = resolveLimits(config.httpLimits ?? {});
+    const { app, front } = petsemRoutes(
+      {
+        store: opened.store,
+        authorizer: opened.authority,
+        audit,
+        staticKeyPair,
+        telemetry,
+        ...(config.backend === undefined ? {} : { backend: config.backend }),
+        ...(config.now === undefined ? {} : { now: config.now }),
+        ...(config.log === undefined
+          ? {}
+          : { onEvent: (e: RpcEvent) => logRpcEvent(config.log as LogFn, e) }),
+      },
+      limits.maxBodyBytes,
+    );
+    // Request/header timeouts, connection caps and the body limit (security issue 12 item 9);
+    // the Noise route skips Hono (front, as in tkdb).
     listening = await listen(app.fetch, {
       host,
       port: config.port ?? 0,
       ...config.httpLimits,
+      front: front as unknown as ListenOptions["front"],
       onError: (error) => config.log?.("error", "request failed", { error }),
     });
     const metricsServer =

@@ -3,7 +3,7 @@
  * use: fail-closed intents (P7), no value without its outcome (P8), reconcile after a crash,
  * refusals recorded, never a value, and the idempotency bound.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { cpSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { type AuditEventInput, AuditLog, verify } from "@tkdb/audit";
 import { describe, expect, it, onTestFinished } from "vitest";
@@ -19,11 +19,18 @@ async function openLog(dir: string): Promise<AuditLog> {
   return log;
 }
 
-/** The real log, except that durable appends matching `fail` are refused like a failed fsync. */
+/**
+ * The real log, except that appends matching `fail` are refused like a broken log (a durable one
+ * as a failed fsync, an outcome at once).
+ */
 function failing(log: AuditLog, fail: { when: ((e: AuditEventInput) => boolean) | null }): AuditTrail {
   return {
     dir: log.dir,
     appendDurable: (e) => (fail.when?.(e) ? Promise.reject(new Error("disk full")) : log.appendDurable(e)),
+    appendSoon: (e) => {
+      if (fail.when?.(e)) throw new Error("disk full");
+      return log.appendSoon(e);
+    },
     appendBuffered: (e) => log.appendBuffered(e),
     reconcile: (d) => log.reconcile(d),
     flush: () => log.flush(),
@@ -84,7 +91,7 @@ describe("petsem audit on the file log", () => {
     expect(isPetsemError(err, "audit_unavailable")).toBe(true);
     expect(JSON.stringify(err)).not.toContain("marker-value-8");
     expect(String((err as Error).cause)).not.toContain("marker-value-8");
-    // the attempt is on record as an intent without outcome: a restart records it as aborted
+    // the attempt is on record as an intent without outcome: a restart records it as unknown
     await log.flush();
     const resolves = auditLines(log.dir).filter((l) => l.op === "resolve");
     expect(resolves.map((l) => l.kind)).toEqual(["intent"]);
@@ -117,6 +124,46 @@ describe("petsem audit on the file log", () => {
       ["rollback", "aborted", true],
     ]);
     expect(await verify(dir)).toMatchObject({ ok: true });
+  });
+
+  it("outcomes go out without waiting for their fdatasync; a crash right after the reply leaves the intent, reconciled as ok (committed set) or outcome_unknown (resolve)", async () => {
+    const dir = tempDir();
+    const { store } = freshStore("native");
+    // the short flush timer never fires here: the state on disk is a crash's right after the reply
+    const log = await AuditLog.open(dir, { node: "n1", timers: false, soonFlushMs: 3_600_000 });
+    onTestFinished(() => log.close().catch(() => undefined));
+    const s = PetsemAudit.over(log, "n1").wrapStore(store);
+    const crashCopy = () => {
+      const copy = tempDir();
+      cpSync(dir, copy, { recursive: true });
+      rmSync(join(copy, "writer.lock"), { force: true });
+      return copy;
+    };
+    const syncs = log.syncs;
+    await s.set({ org: ORG, app: APP, values: { A: "1" } });
+    expect(log.syncs - syncs).toBe(1); // the intent's fdatasync only
+    const afterSet = crashCopy();
+    expect(await s.resolve({ org: ORG, app: APP, minVersion: 1 })).toBeDefined();
+    const afterResolve = crashCopy();
+    const reconciled = async (copy: string) => {
+      expect(
+        auditLines(copy)
+          .filter((l) => l.kind === "outcome")
+          .at(-1)?.op,
+      ).not.toBe("resolve");
+      const audit = await PetsemAudit.open({ dir: copy, node: "n1", timers: false });
+      try {
+        expect(await audit.reconcile(store)).toBe(1);
+      } finally {
+        await audit.close();
+      }
+      expect(await verify(copy)).toMatchObject({ ok: true });
+      return auditLines(copy)
+        .filter((l) => l.reconciled)
+        .map((l) => [l.op, l.outcome, l.code]);
+    };
+    expect(await reconciled(afterSet)).toEqual([["set", "ok", undefined]]);
+    expect(await reconciled(afterResolve)).toEqual([["resolve", "error", "outcome_unknown"]]);
   });
 
   it("every mutation and resolve has a durable intent and outcome, refusals with their code; the chain verifies and holds no value", async () => {

@@ -3,16 +3,20 @@
  * log per node in TKDB_AUDIT_DIR (default `<data dir>/audit`; on Fly on the volume, outside the
  * LiteFS mount), never in the database.
  *
- * - Mutations (org_create, mint, revoke, strip): a durable intent before the transaction, a
- *   durable outcome after it (mutate.ts). The transaction that makes the change also inserts
- *   (node, intent seq and hash) into `audit_intents`, so at start `reconcile` decides an intent left without
- *   an outcome by a crash: its row is there ("ok", the change committed) or not ("aborted").
+ * - Mutations (org_create, mint, revoke, strip): a durable intent (fdatasync, group commit) before
+ *   the transaction, an outcome after it (mutate.ts). The transaction that makes the change also
+ *   inserts (node, intent seq and hash) into `audit_intents`, so at start `reconcile` decides an
+ *   intent left without an outcome by a crash: its row is there ("ok", the change committed) or
+ *   not ("aborted").
  * - `discharge`: no database effect at all. The bundle is checked and the discharge built first
  *   (nothing has left yet), then a durable intent naming it (org, app, user, the discharge's hashed
- *   nonce, the user token's nonce), then a durable outcome, and only then the reply. An intent
- *   without an outcome was therefore never answered: `reconcile` marks it "aborted" (code
- *   `not_committed`). A discharge whose outcome is on disk may still have been lost on the way
- *   to the client; "ok" means "released", not "received".
+ *   nonce, the user token's nonce), then the outcome, then the reply.
+ * - Outcomes are chained before the reply (a broken log refuses the call) but not awaited on disk
+ *   (`appendSoon`: the next group commit, a 5 ms timer, or close), so a call waits for one
+ *   fdatasync, not two (issue 17). If the process ends first, the durable intent is what remains:
+ *   `reconcile` closes a mutation's exactly (above) and a discharge's as outcome `error`, code
+ *   `outcome_unknown` (it may or may not have been answered; the intent names what was built).
+ *   An "ok" discharge may still have been lost on the way to the client: "released", not "received".
  * - `verify`: one buffered event per call (a crash may lose the last second of them).
  *   `revocations`: no line per poll; `count` aggregates them into one `counter` line per client,
  *   outcome and minute (at most 1 440 lines, about 0.4 MB, per polling client a day).
@@ -145,11 +149,15 @@ export class TkdbAudit {
     }
   }
 
-  /** The durable outcome of an intent: ok with the result's ids, or the error's code. */
-  async outcome(intentSeq: number, op: string, actor: string, result: { ids: AuditIds } | { err: unknown }) {
+  /**
+   * The outcome of an intent (ok with the result's ids, or the error's code), chained now and on
+   * disk within milliseconds without waiting (see the file comment); `unavailable` if the log
+   * cannot take it.
+   */
+  outcome(intentSeq: number, op: string, actor: string, result: { ids: AuditIds } | { err: unknown }): void {
     const o = "err" in result ? outcomeOf(result.err) : { outcome: "ok" as const, ...result.ids };
     try {
-      await this.log.appendDurable({ kind: "outcome", op, actor, intent_seq: intentSeq, ...o });
+      this.log.appendSoon({ kind: "outcome", op, actor, intent_seq: intentSeq, ...o });
     } catch (e) {
       throw auditUnavailable(e);
     }
@@ -181,7 +189,8 @@ export class TkdbAudit {
 
 /**
  * Opens this node's log and reconciles the intents a crash left without an outcome, before the
- * node serves: mutations against `audit_intents`, discharges as aborted (see the file comment).
+ * node serves: mutations against `audit_intents`, anything else (a discharge) as unknown (see the
+ * file comment).
  */
 export async function openAudit(
   dir: string,
@@ -198,11 +207,10 @@ export async function openAudit(
     throw new ServiceError("unavailable", `cannot open the audit log in ${dir}`, { cause });
   }
   try {
-    await log.reconcile((intent: AuditLine) =>
-      MUTATION_OPS.includes(intent.op) && store.intentCommitted(node, intent.seq, intent.hash)
-        ? "ok"
-        : "aborted",
-    );
+    await log.reconcile((intent: AuditLine) => {
+      if (!MUTATION_OPS.includes(intent.op)) return "unknown";
+      return store.intentCommitted(node, intent.seq, intent.hash) ? "ok" : "aborted";
+    });
   } catch (cause) {
     await log.close().catch(() => undefined);
     throw new ServiceError("unavailable", "cannot reconcile the audit log", { cause });

@@ -1,8 +1,10 @@
 /**
  * The RPC handlers' audit wrappers (what each op logs is in audit.ts, how in mutate.ts):
  *
- * - `mutationOp`: intent, transaction with idempotency record, outcome (runMutation).
- * - `dischargeOp`: built, intent, outcome, reply (runDischarge); zero database writes.
+ * - `mutationOp`: durable intent, transaction with idempotency record, outcome (runMutation).
+ * - `dischargeOp`: built, durable intent, outcome, reply (runDischarge); zero database writes.
+ *   Outcomes are chained before the reply and reach the disk with the next group commit or
+ *   within a few ms (audit.ts), so the reply waits for one fdatasync.
  * - `verifyOp`: one buffered event per call, ok or refused.
  * - `feedOp`: each poll counted into the log's per-minute counter lines.
  * - `refusalsLogged`: the outermost wrapper; a refusal no inner wrapper logged (a signing client
@@ -131,11 +133,14 @@ export async function startAuditing(
   const audit = await openAudit(dir, auditNodeName(config.auditNode), store);
   // A restored database may lack revocations the log holds: put them back before serving. Only
   // the writable primary can; replicas follow its database (reapply.ts).
+  // Its outcome is made durable before serving (a start is not on a reply's critical path).
   if (writable())
-    await reapplyRevocations(store, audit, revocationLogDirs(dir), now()).catch(async (err: unknown) => {
-      await audit.close();
-      throw err;
-    });
+    await reapplyRevocations(store, audit, revocationLogDirs(dir), now())
+      .then(() => audit.log.flush())
+      .catch(async (err: unknown) => {
+        await audit.close();
+        throw err;
+      });
   const idempotency = idempotencyRecords(store, native, keys, writable, now);
   const prune = () => {
     if (!writable()) return;

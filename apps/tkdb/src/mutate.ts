@@ -3,8 +3,9 @@
  *
  * Mutation (org_create, mint, revoke, strip): a durable intent in the node's audit log, then ONE
  * SQLite transaction holding the idempotency lookup, the change, the idempotency record and the
- * intent's `audit_intents` row, then a durable outcome. If the log cannot take the intent the
- * mutation does not run (`unavailable`).
+ * intent's `audit_intents` row, then the outcome, chained but not awaited on disk (audit.ts): the
+ * reply waits for one fdatasync, the intent's. If the log cannot take the intent the mutation does
+ * not run (`unavailable`).
  *
  * Idempotency records (@tkdb/audit's IdempotencyRecords, mutations over Noise only) keep the
  * sealing of the security work: a keyed fingerprint of op and canonical arguments (HMAC under the
@@ -15,7 +16,8 @@
  * records is refused with `unavailable` before the effect, never evicted.
  *
  * Discharge: the bundle checked and the discharge built (no effect yet), a durable intent naming
- * it, a durable outcome, then the reply. No database write at all.
+ * it, the outcome chained (not awaited on disk; a restart reconciles a lost one as
+ * `outcome_unknown`), then the reply. No database write at all.
  */
 import { type IdempotencyCrypto, IdempotencyRecords, isAuditError } from "@tkdb/audit";
 import { ServiceError } from "@tkdb/service";
@@ -117,19 +119,28 @@ export async function runMutation<R>(ctx: MutationContext, fn: () => [R, AuditIn
     });
   } catch (e) {
     const err = fromAudit(e);
-    // Nothing committed: if even this append fails, the open intent reconciles as "aborted".
-    await audit.outcome(seq, op, actor, { err }).catch(() => undefined);
+    // Nothing committed: if this append fails or is lost, the open intent reconciles as "aborted".
+    try {
+      audit.outcome(seq, op, actor, { err });
+    } catch {
+      // the log is broken: the restart reconciles
+    }
     throw markLogged(err);
   }
-  // Committed: a failed outcome append leaves the intent open, and the next start reconciles it
-  // as "ok" from its audit_intents row, so the caller still gets what was done.
-  await audit.outcome(seq, op, actor, { ids: outcome.ids }).catch(() => undefined);
+  // Committed: a failed or lost outcome append leaves the intent open, and the next start
+  // reconciles it as "ok" from its audit_intents row, so the caller still gets what was done.
+  try {
+    audit.outcome(seq, op, actor, { ids: outcome.ids });
+  } catch {
+    // the log is broken: the restart reconciles
+  }
   return outcome.result;
 }
 
 /**
- * Discharge: `fn` checks and builds (no effect), then a durable intent with its ids and a durable
- * outcome, then the result goes back. A refusal is one buffered event.
+ * Discharge: `fn` checks and builds (no effect), then a durable intent with its ids and the
+ * outcome (chained; a log that refuses it refuses the discharge), then the result goes back. A
+ * refusal is one buffered event.
  */
 export async function runDischarge<R>(
   audit: TkdbAudit,
@@ -145,6 +156,6 @@ export async function runDischarge<R>(
   }
   const [result, ids] = built;
   const { seq } = await audit.intent("discharge", actor, ids);
-  await audit.outcome(seq, "discharge", actor, { ids });
+  audit.outcome(seq, "discharge", actor, { ids });
   return result;
 }

@@ -160,7 +160,7 @@ describe("mutations on the audit log", () => {
 });
 
 describe("restart reconciles intents without outcomes", () => {
-  it("a committed mutation's intent is reconciled ok, an uncommitted one aborted, a discharge's aborted", async () => {
+  it("a committed mutation's intent is reconciled ok, an uncommitted one aborted, a discharge's as outcome unknown", async () => {
     const { store, auditDir } = await setup();
     // The crash: intents on disk, outcomes never written (the log is opened raw, as a process
     // killed between its intent and its outcome leaves it).
@@ -179,8 +179,9 @@ describe("restart reconciles intents without outcomes", () => {
     expect(outcomes.map((l) => [l.intent_seq, l.outcome, l.reconciled])).toEqual([
       [committed.seq, "ok", true],
       [lost.seq, "aborted", true],
-      [discharge.seq, "aborted", true],
+      [discharge.seq, "error", true],
     ]);
+    expect(outcomes.map((l) => l.code)).toEqual([undefined, "not_committed", "outcome_unknown"]);
     store.close();
   });
 });

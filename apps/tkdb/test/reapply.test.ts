@@ -74,6 +74,22 @@ function auditLines(dir = join(t.dir, "audit")): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+/**
+ * The log's lines once `ready` holds for them: an outcome is on disk a few ms after the reply
+ * (written without waiting for its fdatasync), so a test polls for it, bounded, instead of sleeping.
+ */
+async function auditLinesWhen(
+  ready: (lines: Record<string, unknown>[]) => boolean,
+): Promise<Record<string, unknown>[]> {
+  const deadline = Date.now() + 15_000;
+  let lines = auditLines();
+  while (!ready(lines) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+    lines = auditLines();
+  }
+  return lines;
+}
+
 /** A user token with its auth discharge, as Fly's login makes it. */
 async function userHeader(c: ReturnType<typeof caller>): Promise<{ header: string; nonce: string }> {
   const { token, nonce } = await c.sign<{ token: string; nonce: string }>("mint", {
@@ -155,7 +171,9 @@ describe("re-applying revocations from the audit log at start", () => {
     });
     await c.sign("revoke", { nonce: expired });
     await c.sign("revoke", { nonce: live });
-    const logged = auditLines().filter((l) => l.op === "revoke" && l.kind === "outcome");
+    const revokeOutcomes = (ls: Record<string, unknown>[]) =>
+      ls.filter((l) => l.op === "revoke" && l.kind === "outcome");
+    const logged = revokeOutcomes(await auditLinesWhen((ls) => revokeOutcomes(ls).length >= 2));
     expect(logged.map((l) => l.required_until)).toEqual([[nowS - 3 * 24 * 3600], [0]]);
     await h.close();
 

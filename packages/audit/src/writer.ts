@@ -3,9 +3,14 @@
  *
  * Every event is chained (seq, prev, hash) synchronously, in call order, the moment it is
  * appended; writing is separate. `appendDurable` resolves only after the line and everything before
- * it are written and fdatasync'ed: the fail-closed path of mutations, `discharge` and `resolve`
- * (intent before the effect, outcome after). Appends that arrive while a sync runs share the next
- * one (group commit). `appendBuffered` (verify, feed reads) is chained at once and written with the
+ * it are written and fdatasync'ed: the intent of mutations, `discharge` and `resolve`, written
+ * before the effect. Appends that arrive while a sync runs share the next one (group commit).
+ * `appendSoon` (the outcome of such an op, after the effect; issue 17) is chained at once, so a
+ * broken or closed log still refuses it before the reply, and written with the next group commit
+ * or within `soonFlushMs` (a few ms), without the caller waiting for its fdatasync: its intent is
+ * already durable, and if the process ends before the outcome reaches the disk, the next `open`
+ * finds the intent open and `reconcile` writes the outcome the app can derive ("ok"/"aborted" from
+ * the database for a mutation, "unknown" for a discharge or resolve). `appendBuffered` (verify, feed reads) is chained at once and written with the
  * next sync or on a timer, so a crash may lose the last `bufferFlushMs` of them, never a durable
  * one. `count` aggregates feed polls into one `counter` event per (op, actor, outcome, code) per
  * `counterMs`: at most one line per client per op and outcome per minute by default (1 440 a day,
@@ -46,6 +51,8 @@ export interface AuditLogOptions {
   readonly bufferFlushMs?: number;
   /** Checkpoint period. Default 60 000 ms. */
   readonly checkpointMs?: number;
+  /** `appendSoon` lines reach the disk at least this often. Default 5 ms. */
+  readonly soonFlushMs?: number;
   /** Counter window. Default 60 000 ms. */
   readonly counterMs?: number;
   /** false: no timers (tests drive flush, checkpoint and flushCounters). Default true. */
@@ -57,8 +64,13 @@ export interface Appended {
   readonly hash: string;
 }
 
-/** What the app found in its database for an intent without an outcome. */
-export type ReconcileDecision = "ok" | "aborted";
+/**
+ * What the app can say of an intent without an outcome: "ok" (its transaction committed),
+ * "aborted" (it did not), "unknown" (an effect outside the database, such as a discharge or
+ * secret values handed out, that may or may not have reached the caller before the process
+ * ended: written as outcome `error`, code `outcome_unknown`).
+ */
+export type ReconcileDecision = "ok" | "aborted" | "unknown";
 
 export interface CounterKey {
   readonly op: string;
@@ -88,6 +100,8 @@ export class AuditLog {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly clock: () => number;
   private readonly maxFileBytes: number;
+  private readonly soonFlushMs: number;
+  private soonTimer: NodeJS.Timeout | null = null;
 
   private constructor(
     readonly dir: string,
@@ -99,6 +113,7 @@ export class AuditLog {
   ) {
     this.clock = opts.clock ?? Date.now;
     this.maxFileBytes = opts.maxFileBytes ?? 64 * 1024 * 1024;
+    this.soonFlushMs = opts.soonFlushMs ?? 5;
     this.seq = state.head?.seq ?? 0;
     this.prev = state.head?.hash ?? GENESIS_PREV;
     this.file = state.current?.segment.name ?? segmentName(1);
@@ -182,6 +197,20 @@ export class AuditLog {
     return this.chainInput(event);
   }
 
+  /**
+   * Outcome append (see the file comment): chained now, refused at once by a broken or closed log;
+   * on disk with the next group commit or within `soonFlushMs`, and at `close`. `flush` waits for it.
+   */
+  appendSoon(event: AuditEventInput): Appended {
+    const appended = this.chainInput(event);
+    if (this.soonTimer === null)
+      this.soonTimer = setTimeout(() => {
+        this.soonTimer = null;
+        this.scheduleFlush();
+      }, this.soonFlushMs);
+    return appended;
+  }
+
   /** Counts one occurrence (a feed poll); `flushCounters` writes the totals. */
   count(key: CounterKey): void {
     this.usable();
@@ -246,7 +275,8 @@ export class AuditLog {
 
   /**
    * Appends, for each pending intent, the outcome the app decides by looking at its database
-   * (committed: "ok"; not there: "aborted"), marked `reconciled`. Returns how many it wrote.
+   * (committed: "ok"; not there: "aborted"; an effect it cannot see: "unknown", written as `error`
+   * with code `outcome_unknown`), marked `reconciled`. Returns how many it wrote.
    */
   async reconcile(
     decide: (intent: AuditLine) => ReconcileDecision | Promise<ReconcileDecision>,
@@ -254,15 +284,16 @@ export class AuditLog {
     let n = 0;
     for (const intent of this.pendingIntents()) {
       const decision = await decide(intent);
-      if (decision !== "ok" && decision !== "aborted")
-        throw new AuditError("invalid_request", "a reconcile decision is ok or aborted");
+      if (decision !== "ok" && decision !== "aborted" && decision !== "unknown")
+        throw new AuditError("invalid_request", "a reconcile decision is ok, aborted or unknown");
       this.chain({
         ...idsOf(intent),
         op: intent.op,
         actor: intent.actor,
         kind: "outcome",
-        outcome: decision,
-        ...(decision === "aborted" ? { code: "not_committed" } : {}),
+        ...(decision === "ok" ? { outcome: "ok" } : {}),
+        ...(decision === "aborted" ? { outcome: "aborted", code: "not_committed" } : {}),
+        ...(decision === "unknown" ? { outcome: "error", code: "outcome_unknown" } : {}),
         intent_seq: intent.seq,
         reconciled: true,
       });
@@ -276,6 +307,8 @@ export class AuditLog {
   async close(): Promise<void> {
     if (this.closed) return;
     for (const t of this.timers) clearInterval(t);
+    if (this.soonTimer !== null) clearTimeout(this.soonTimer);
+    this.soonTimer = null;
     try {
       if (this.broken === null) {
         this.flushCounters();

@@ -81,6 +81,71 @@ describe("AuditLog", () => {
     expect(allLines(d).map((l) => l.seq)).toEqual([1, 2, b.seq, b.seq + 1]);
   });
 
+  it("an outcome appended with appendSoon is chained at once and shares the next durable append's fdatasync", async () => {
+    const d = dir("soon-group");
+    const log = await open(d, { soonFlushMs: 60_000 });
+    const intent = await log.appendDurable({ kind: "intent", op: "discharge", actor, org: "o1" });
+    const before = log.syncs;
+    const out = log.appendSoon({
+      kind: "outcome",
+      op: "discharge",
+      actor,
+      intent_seq: intent.seq,
+      outcome: "ok",
+    });
+    expect(out.seq).toBe(intent.seq + 1);
+    expect(log.pendingIntents()).toEqual([]);
+    const next = await log.appendDurable({ kind: "intent", op: "discharge", actor, org: "o1" });
+    expect(log.syncs - before).toBe(1);
+    expect(allLines(d).map((l) => l.seq)).toEqual([1, intent.seq, out.seq, next.seq]);
+  });
+
+  it("an outcome appended with appendSoon reaches the disk on its own within the short flush timer", async () => {
+    const d = dir("soon-timer");
+    const log = await open(d);
+    const intent = await log.appendDurable({ kind: "intent", op: "resolve", actor, org: "o1" });
+    const out = log.appendSoon({
+      kind: "outcome",
+      op: "resolve",
+      actor,
+      intent_seq: intent.seq,
+      outcome: "ok",
+    });
+    // bounded polling on the condition (the timer is 5 ms; a busy machine may take longer)
+    const deadline = Date.now() + 10_000;
+    while (!allLines(d).some((l) => l.seq === out.seq) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 5));
+    expect(allLines(d).find((l) => l.seq === out.seq)).toMatchObject({
+      kind: "outcome",
+      intent_seq: intent.seq,
+    });
+  });
+
+  it("appendSoon is refused at once by a closed log (so a fail-closed op can still refuse its reply)", async () => {
+    const d = dir("soon-closed");
+    const log = await open(d);
+    const intent = await log.appendDurable({ kind: "intent", op: "resolve", actor, org: "o1" });
+    await log.close();
+    expect(() =>
+      log.appendSoon({ kind: "outcome", op: "resolve", actor, intent_seq: intent.seq, outcome: "ok" }),
+    ).toThrow(/closed/);
+  });
+
+  it("reconcile writes an intent decided 'unknown' as outcome error, code outcome_unknown, and the chain verifies", async () => {
+    const d = dir("unknown");
+    const log = await open(d);
+    const intent = await log.appendDurable({ kind: "intent", op: "discharge", actor, org: "o1" });
+    const copy = crashCopy(d);
+    const reopened = await open(copy);
+    expect(await reopened.reconcile(() => "unknown")).toBe(1);
+    const out = allLines(copy).filter((l) => l.reconciled);
+    expect(out.map((o) => [o.intent_seq, o.op, o.outcome, o.code, o.org])).toEqual([
+      [intent.seq, "discharge", "error", "outcome_unknown", "o1"],
+    ]);
+    await reopened.close();
+    expect(await verify(copy)).toMatchObject({ ok: true });
+  });
+
   it("rotates by size: each segment is named by its first seq, starts with a checkpoint, and the chain continues", async () => {
     const d = dir("rotate");
     const log = await open(d, { maxFileBytes: 2048 });
