@@ -91,20 +91,17 @@ export function petsemRoutes(opts: PetsemAppOptions, maxBodyBytes: number): Pets
     ...(onEvent === undefined ? {} : { onEvent }),
   });
   const app = new Hono();
-  app.post("/noise/v1/secrets/:op", (c) => {
-    const serve = () =>
-      handler(c.req.raw, {
-        // the socket's address (never a client header): the unit of the per-source budgets
-        remoteAddress: (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming
-          ?.socket?.remoteAddress,
-      });
-    return telemetry === undefined ? serve() : telemetry.inRequest(serve);
-  });
+  app.post("/noise/v1/secrets/:op", (c) =>
+    handler(c.req.raw, {
+      // the socket's address (never a client header): the unit of the per-source budgets
+      remoteAddress: (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming
+        ?.socket?.remoteAddress,
+    }),
+  );
   app.notFound(() => new Response(null, { status: 404 }));
   app.onError(() => new Response(null, { status: 500 }));
   const front = (rest: NodeListener): NodeListener => {
-    // The request's start time for the metrics (telemetry.inRequest), as on the Hono route.
-    const noise = nodeNoiseListener([handler], rest, telemetry?.inRequest);
+    const noise = nodeNoiseListener([handler], rest);
     return (req, res) => (isNoiseRoute(req, maxBodyBytes) ? noise : rest)(req, res);
   };
   return { app, front };

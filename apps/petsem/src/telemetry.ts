@@ -17,7 +17,6 @@
  *   Served by `startMetricsServer` on PETSEM_METRICS_HOST:PETSEM_METRICS_PORT (unset port: no
  *   listener).
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 import { statSync } from "node:fs";
 import type { NoiseOp, NoiseServerEvent } from "@tkdb/noise";
 import {
@@ -53,10 +52,8 @@ export interface PetsemTelemetry {
   readonly tracing: Tracing;
   /** The Noise handler's events: one count and duration per answered RPC, rejected counts. */
   onEvent(e: NoiseServerEvent): void;
-  /** The op table with each op run in its span. */
+  /** The op table with each op run in its span (tracing off: the table itself). */
   traced(ops: Record<string, NoiseOp>): Record<string, NoiseOp>;
-  /** Runs one HTTP request (its start time is what onEvent measures from). */
-  inRequest<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 export interface PetsemTelemetryOptions {
@@ -105,19 +102,19 @@ export function petsemTelemetry(opts: PetsemTelemetryOptions = {}): PetsemTeleme
   // Registered even without Litestream: NaN says "not replicating here", an absent series says nothing.
   metrics.hooks.litestreamLagSeconds(() => litestream?.seconds());
   if (feed !== undefined && feed !== null) registerVerifierMetrics(metrics, feed);
-  const requestStart = new AsyncLocalStorage<number>();
   return {
     metrics,
     tracing,
     onEvent(e) {
       if (e.type === "rejected") metrics.rejected(e.reason.split(":")[0] ?? "");
       else if (e.type === "response") {
-        const t0 = requestStart.getStore();
-        const seconds = t0 === undefined ? Number.NaN : (performance.now() - t0) / 1000;
-        metrics.observeRpc(e.op, e.ok ? "ok" : (e.code ?? "error"), seconds);
+        // The Noise handler times the request from its arrival: no AsyncLocalStorage per call.
+        metrics.observeRpc(e.op, e.ok ? "ok" : (e.code ?? "error"), e.durationMs / 1000);
       }
     },
     traced(ops) {
+      // Tracing off: the ops themselves, no span or context per RPC.
+      if (!tracing.enabled) return ops;
       return Object.fromEntries(
         Object.entries(ops).map(([name, op]): [string, NoiseOp] => [
           name,
@@ -126,7 +123,6 @@ export function petsemTelemetry(opts: PetsemTelemetryOptions = {}): PetsemTeleme
         ]),
       );
     },
-    inRequest: (fn) => requestStart.run(performance.now(), fn),
   };
 }
 
