@@ -120,7 +120,15 @@ describe("crash safety and concurrency (child processes)", () => {
       const got = after.resolve({ org: ORG, app: APP, minVersion: 1 });
       expect(got.secrets.length).toBe(10);
       expect(got.secrets.find((s) => s.name === "K3")?.value).toBe("crash-value-3");
-      // its intent is on record with the outcome written before the process reported it
+      // Its intent was durable before the write. The outcome goes out with the next group commit
+      // (it may be lost in a kill right after the reply): if it is, the restart's reconcile
+      // records `ok`, derived from the committed row, never `aborted`.
+      const audit = await PetsemAudit.open({ dir: `${file}-audit`, node: "worker", timers: false });
+      try {
+        await audit.reconcile(after);
+      } finally {
+        await audit.close();
+      }
       const sets = auditLines(`${file}-audit`).filter((l) => l.op === "set");
       expect(sets.map((l) => [l.kind, l.outcome ?? null])).toEqual([
         ["intent", null],
