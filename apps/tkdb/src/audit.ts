@@ -163,6 +163,25 @@ export class TkdbAudit {
     }
   }
 
+  /**
+   * The outcome of a committed revocation, on disk before the reply: the nonces it names are what
+   * a restart re-applies after a restore (reapply.ts), so they may not be lost in a crash.
+   */
+  async outcomeDurable(intentSeq: number, op: string, actor: string, ids: AuditIds): Promise<void> {
+    try {
+      await this.log.appendDurable({
+        kind: "outcome",
+        op,
+        actor,
+        intent_seq: intentSeq,
+        outcome: "ok",
+        ...ids,
+      });
+    } catch (e) {
+      throw auditUnavailable(e);
+    }
+  }
+
   /** A buffered event (verify, refusals): `unavailable` if the log is broken. */
   event(op: string, actor: string, result: { ids: AuditIds } | { err: unknown }): void {
     const o = "err" in result ? outcomeOf(result.err) : { outcome: "ok" as const, ...result.ids };

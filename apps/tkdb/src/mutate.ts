@@ -130,7 +130,9 @@ export async function runMutation<R>(ctx: MutationContext, fn: () => [R, AuditIn
   // Committed: a failed or lost outcome append leaves the intent open, and the next start
   // reconciles it as "ok" from its audit_intents row, so the caller still gets what was done.
   try {
-    audit.outcome(seq, op, actor, { ids: outcome.ids });
+    // A revocation's outcome names the nonces a restore re-applies: durable before the reply.
+    if ("nonces" in outcome.ids) await audit.outcomeDurable(seq, op, actor, outcome.ids);
+    else audit.outcome(seq, op, actor, { ids: outcome.ids });
   } catch {
     // the log is broken: the restart reconciles
   }

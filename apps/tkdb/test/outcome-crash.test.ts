@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type AuditLine, verify } from "@tkdb/audit";
 import { afterAll, describe, expect, it } from "vitest";
-import { openAudit } from "../src/audit.js";
+import { nonceField, openAudit } from "../src/audit.js";
 import { native } from "../src/crypto.js";
 import { DrizzleStore } from "../src/store.js";
 import { tempDir } from "./helpers.js";
@@ -77,6 +77,28 @@ describe("a process killed right after a reply", () => {
       [intents[1]?.seq, "discharge", "error", "outcome_unknown", true],
     ]);
     expect(outcomes[1]).toMatchObject({ org: "1", app: "2" });
+    expect(await verify(auditDir)).toMatchObject({ ok: true });
+  }, 120_000);
+
+  it("a revocation naming its nonces has its outcome, with the nonces, on disk before the reply (a restore re-applies from it)", async () => {
+    const dir = join(t.dir, "crash-revoke-nonces");
+    mkdirSync(dir);
+    const dbPath = join(dir, "tkdb.db");
+    const auditDir = join(dir, "audit");
+    new DrizzleStore(dbPath, native).close();
+
+    await runAndKill(dbPath, auditDir, "revoke-nonces");
+    const got = lines(auditDir);
+    const intent = got.find((l) => l.kind === "intent");
+    const outcome = got.find((l) => l.kind === "outcome");
+    expect(intent?.op).toBe("revoke");
+    expect(outcome).toMatchObject({
+      op: "revoke",
+      outcome: "ok",
+      intent_seq: intent?.seq,
+      nonces: [nonceField("ksQBBMQBBQ==")],
+    });
+    expect(outcome?.reconciled).toBeUndefined();
     expect(await verify(auditDir)).toMatchObject({ ok: true });
   }, 120_000);
 });
