@@ -16,6 +16,7 @@ import {
   type KeyPair,
   type NoiseApi,
   type NoiseCrypto,
+  type NoisePost,
   NoiseRemoteError,
   NoiseSession,
   NoiseTransportError,
@@ -102,7 +103,8 @@ export class NoiseRpc {
   private readonly sessions = new Map<string, NoiseSession>();
   /** Our own transport when the caller gave no fetch. */
   private readonly transport: NodeTransport | undefined;
-  private readonly fetch: typeof fetch;
+  /** What carries each POST: the caller's fetch, or our transport's hook. */
+  private readonly carrier: { fetch: typeof fetch } | { post: NoisePost };
 
   constructor(private readonly opts: RpcOptions) {
     if (!opts || !Array.isArray(opts.endpoints) || opts.endpoints.length === 0)
@@ -112,7 +114,8 @@ export class NoiseRpc {
     if (opts.mode !== undefined && opts.mode !== "session" && opts.mode !== "request")
       throw new ClientArgumentError('mode must be "session" or "request"');
     this.transport = opts.fetch === undefined ? nodeTransport() : undefined;
-    this.fetch = opts.fetch ?? (this.transport as NodeTransport).fetch;
+    this.carrier =
+      opts.fetch !== undefined ? { fetch: opts.fetch } : { post: (this.transport as NodeTransport).post };
   }
 
   private session(api: NoiseApi, ep: Endpoint): NoiseSession {
@@ -126,7 +129,7 @@ export class NoiseRpc {
         serverPublicKey: ep.serverPublicKey,
         clientStaticKey: this.staticKey,
         ...(this.opts.backend ? { backend: this.opts.backend } : {}),
-        fetch: this.fetch,
+        ...this.carrier,
         timeoutMs: this.opts.timeoutMs ?? 5_000,
       });
       this.sessions.set(key, s);
@@ -183,7 +186,7 @@ export class NoiseRpc {
                 serverPublicKey: ep.serverPublicKey,
                 clientStaticKey: this.staticKey,
                 ...(this.opts.backend ? { backend: this.opts.backend } : {}),
-                fetch: this.fetch,
+                ...this.carrier,
                 ...(rid ? { rid } : {}),
                 ...(tp ? { traceparent: tp } : {}),
                 timeoutMs: this.opts.timeoutMs ?? 5_000,

@@ -8,6 +8,13 @@
  * destroys the request, and whatever was read is dropped.
  */
 import type { Agent, IncomingMessage } from "node:http";
+import {
+  type NoisePost,
+  type NoisePostRequest,
+  NoiseTransportError,
+  postNoise,
+  type RawNoiseResponse,
+} from "@tkdb/noise";
 
 type Http = typeof import("node:http");
 
@@ -66,7 +73,13 @@ interface Target {
 }
 
 export interface NodeTransport {
-  /** The fetch to hand to @tkdb/noise; falls back to the global fetch where node:http is missing. */
+  /**
+   * The transport hook to hand to @tkdb/noise (the clients' default): one `http.request` per POST,
+   * its own deadline timer and body bound, no Response, AbortController or listener per call.
+   * Falls back to the global fetch where node:http is missing or the URL is not plain `http:`.
+   */
+  readonly post: NoisePost;
+  /** The same as a fetch-shaped function, for callers that take a fetch. */
   readonly fetch: typeof fetch;
   /** Close the keep-alive connections (a later call opens new ones). */
   close(): void;
@@ -104,7 +117,18 @@ export function nodeTransport(): NodeTransport {
     agent ??= new h.Agent({ keepAlive: true, scheduling: "lifo" });
     return send(h, agent, t, init);
   };
+  const post: NoisePost = async (r) => {
+    const h = http === undefined ? await loadHttp() : http;
+    const t = h === null ? null : target(r.url);
+    if (h === null || t === null) {
+      const { url, headers, body, ...opts } = r;
+      return postNoise(url, headers, body, opts);
+    }
+    agent ??= new h.Agent({ keepAlive: true, scheduling: "lifo" });
+    return sendRaw(h, agent, t, r);
+  };
   return {
+    post,
     fetch: f as unknown as typeof fetch,
     close() {
       agent?.destroy();
@@ -158,6 +182,103 @@ function send(h: Http, agent: Agent, t: Target, init: RequestInit): Promise<Ligh
       resolve(lightResponse(r, done, (f) => (fail = f)));
     });
     req.end(body);
+  });
+}
+
+/**
+ * One POST for the transport hook. Settles once: the first of the answer, the deadline, the
+ * caller's abort or a socket error; a deadline or abort destroys the request and its socket.
+ */
+function sendRaw(h: Http, agent: Agent, t: Target, r: NoisePostRequest): Promise<RawNoiseResponse> {
+  const { signal, timeoutMs, maxResponseBytes } = r;
+  return new Promise<RawNoiseResponse>((resolve, reject) => {
+    const aborted = () =>
+      new NoiseTransportError("aborted", "request aborted by the caller", { cause: signal?.reason });
+    if (signal?.aborted) {
+      reject(aborted());
+      return;
+    }
+    let settled = false;
+    let res: IncomingMessage | undefined;
+    const settle = (err: Error | null, value?: RawNoiseResponse) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      if (err === null) resolve(value as RawNoiseResponse);
+      else reject(err);
+    };
+    /** Fail the call and drop its connection (an unread or half-read answer never reaches reuse). */
+    const fail = (e: Error) => {
+      settle(e);
+      req.destroy();
+      res?.destroy();
+    };
+    const req = h.request({
+      hostname: t.hostname,
+      port: t.port,
+      path: t.path,
+      method: "POST",
+      headers: { ...r.headers, "Content-Length": r.body.length },
+      agent,
+    });
+    const timer = setTimeout(
+      () => fail(new NoiseTransportError("timeout", `no response within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const onAbort = () => fail(aborted());
+    signal?.addEventListener("abort", onAbort, { once: true });
+    req.on("error", (cause) => settle(new NoiseTransportError("network", "request failed", { cause })));
+    req.on("response", (m: IncomingMessage) => {
+      res = m;
+      const status = m.statusCode ?? 0;
+      const ct = m.headers["content-type"];
+      const contentType = ct === undefined ? null : ct;
+      const declared = Number(m.headers["content-length"]);
+      if (status !== 200) {
+        // Not read: a small refusal is drained so its connection is reused, a large one closed.
+        if (Number.isSafeInteger(declared) && declared <= DRAIN_MAX) m.resume();
+        else m.destroy();
+        settle(null, { status, contentType, body: new Uint8Array(0) });
+        return;
+      }
+      const tooLarge = () =>
+        fail(
+          new NoiseTransportError("response_too_large", `response body over ${maxResponseBytes} bytes`, {
+            status,
+          }),
+        );
+      if (declared > maxResponseBytes) {
+        tooLarge();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let total = 0;
+      const broken = (cause?: unknown) =>
+        fail(new NoiseTransportError("network", "reading the response failed", { cause, status }));
+      m.on("data", (c: Buffer) => {
+        total += c.length;
+        if (total > maxResponseBytes) tooLarge();
+        else chunks.push(c);
+      });
+      m.on("error", broken);
+      m.on("close", () => {
+        if (!m.complete) broken();
+      });
+      m.on("end", () => {
+        if (!m.complete) {
+          broken();
+          return;
+        }
+        const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
+        settle(null, {
+          status,
+          contentType,
+          body: new Uint8Array(body.buffer, body.byteOffset, body.length),
+        });
+      });
+    });
+    req.end(r.body);
   });
 }
 

@@ -139,6 +139,73 @@ describe("the default node:http transport", () => {
     }
   });
 
+  it("an undeclared (chunked) body past the bound is cut at the bound (response_too_large)", async () => {
+    const { nodeTransport } = await import("../src/transport.js");
+    const chunked = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/x-noise" }); // no length: chunked
+      const tick = setInterval(() => res.write(Buffer.alloc(16 * 1024)), 1);
+      res.on("close", () => clearInterval(tick));
+    });
+    const url = await listen(chunked);
+    const t = nodeTransport();
+    try {
+      const err = await t
+        .post({ url, headers: {}, body: new Uint8Array(1), timeoutMs: 5_000, maxResponseBytes: 100_000 })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NoiseTransportError);
+      expect((err as NoiseTransportError).code).toBe("response_too_large");
+    } finally {
+      t.close();
+      await close(chunked);
+    }
+  });
+
+  it("a response cut short mid-body is a network error, never a short body", async () => {
+    const { nodeTransport } = await import("../src/transport.js");
+    const cut = createServer((req, res) => {
+      res.writeHead(200, { "content-type": "application/x-noise", "content-length": 1000 });
+      res.write(Buffer.alloc(100), () => req.socket.destroy());
+    });
+    const url = await listen(cut);
+    const t = nodeTransport();
+    try {
+      const err = await t
+        .post({ url, headers: {}, body: new Uint8Array(1), timeoutMs: 5_000, maxResponseBytes: 100_000 })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NoiseTransportError);
+      expect((err as NoiseTransportError).code).toBe("network");
+    } finally {
+      t.close();
+      await close(cut);
+    }
+  });
+
+  it("a caller's abort ends a pending POST at once (aborted) and frees its socket", async () => {
+    const { nodeTransport } = await import("../src/transport.js");
+    const hung = createServer(() => {});
+    const socketClosed = new Promise<void>((r) => hung.on("connection", (s) => s.on("close", () => r())));
+    const url = await listen(hung);
+    const t = nodeTransport();
+    try {
+      const ac = new AbortController();
+      const p = t.post({
+        url,
+        headers: {},
+        body: new Uint8Array(1),
+        timeoutMs: 60_000,
+        maxResponseBytes: 1000,
+        signal: ac.signal,
+      });
+      setTimeout(() => ac.abort(new Error("caller gave up")), 50);
+      const err = await p.catch((e: unknown) => e);
+      expect((err as NoiseTransportError).code).toBe("aborted");
+      await socketClosed; // the connection is destroyed, not left to a later reuse (else: test timeout)
+    } finally {
+      t.close();
+      await close(hung);
+    }
+  });
+
   it("an HTTP error status is a transport error (http_status) and the call fails over", async () => {
     const teapot = createServer((_req, res) => {
       res.writeHead(503, { "content-type": "text/plain" });

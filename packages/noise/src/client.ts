@@ -27,7 +27,7 @@ import {
   type RequestPayload,
 } from "./framing.js";
 import { HandshakeState } from "./handshake-state.js";
-import { postNoise, type RawNoiseResponse } from "./post.js";
+import { type NoisePost, postNoise, type RawNoiseResponse } from "./post.js";
 import { SESSION_OP } from "./session.js";
 import { NoiseSession } from "./session-client.js";
 
@@ -123,7 +123,7 @@ export function encodeRequest(opts: EncodeRequestOptions): EncodedNoiseRequest {
   };
 }
 
-export type { RawNoiseResponse } from "./post.js";
+export type { NoisePost, NoisePostRequest, RawNoiseResponse } from "./post.js";
 
 function bad(message: string, cause?: unknown): NoiseTransportError {
   return new NoiseTransportError("bad_response", message, { cause });
@@ -181,6 +181,8 @@ export interface NoiseCallOptions extends EncodeRequestOptions {
   /** Base URL of the service, e.g. "https://tkdb.internal:8443". */
   url: string;
   fetch?: typeof fetch;
+  /** A transport hook (post.ts); when set, `fetch` is not used. */
+  post?: NoisePost;
   /** Per HTTP exchange. Default 10 000 ms. */
   timeoutMs?: number;
   signal?: AbortSignal;

@@ -4,6 +4,8 @@ export type {
   EncodedNoiseRequest,
   EncodeRequestOptions,
   NoiseCallOptions,
+  NoisePost,
+  NoisePostRequest,
   RawNoiseResponse,
 } from "./client.js";
 export { decodeResponse, encodeRequest, noiseCall } from "./client.js";
@@ -48,6 +50,7 @@ export {
 } from "./http-limits.js";
 export type { NodeListener, NodeRequestLike, NodeResponseLike } from "./node-http.js";
 export { nodeNoiseListener } from "./node-http.js";
+export { DEFAULT_MAX_RESPONSE, DEFAULT_TIMEOUT_MS, postNoise } from "./post.js";
 export type { BasePattern, Protocol } from "./protocol.js";
 export { parseProtocolName } from "./protocol.js";
 export type {

@@ -11,8 +11,31 @@ export interface RawNoiseResponse {
 export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_RESPONSE = 16 * 1024 * 1024;
 
+/** One POST as a transport hook receives it (`PostOptions.post`). */
+export interface NoisePostRequest {
+  url: string;
+  headers: Readonly<Record<string, string>>;
+  body: Uint8Array;
+  /** The whole exchange's deadline, ms (positive, finite). */
+  timeoutMs: number;
+  /** Largest response body to accept. */
+  maxResponseBytes: number;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * A transport hook: sends one POST and resolves to its status, content type and (for a 200) its
+ * body. It owns the deadline, the caller's abort and the body bound, and rejects with a
+ * NoiseTransportError: `timeout`, `aborted`, `network` or `response_too_large`. A non-200 answer
+ * resolves with an empty body. It lets a client skip the `fetch` shape (a WHATWG Response, an
+ * AbortController and its listeners per call).
+ */
+export type NoisePost = (req: NoisePostRequest) => Promise<RawNoiseResponse>;
+
 export interface PostOptions {
   fetch?: typeof fetch | undefined;
+  /** A transport hook; when set, `fetch` is not used. */
+  post?: NoisePost | undefined;
   timeoutMs?: number | undefined;
   signal?: AbortSignal | undefined;
   maxResponseBytes?: number | undefined;
@@ -28,11 +51,20 @@ export async function postNoise(
   body: Uint8Array,
   opts: PostOptions,
 ): Promise<RawNoiseResponse> {
-  const doFetch = opts.fetch ?? globalThis.fetch;
-  if (typeof doFetch !== "function") throw new NoiseArgumentError("no fetch implementation");
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
     throw new NoiseArgumentError("timeoutMs must be positive");
+  if (opts.post !== undefined) {
+    const maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE;
+    try {
+      return await opts.post({ url, headers, body, timeoutMs, maxResponseBytes, signal: opts.signal });
+    } catch (cause) {
+      if (cause instanceof NoiseError) throw cause;
+      throw new NoiseTransportError("network", "request failed", { cause });
+    }
+  }
+  const doFetch = opts.fetch ?? globalThis.fetch;
+  if (typeof doFetch !== "function") throw new NoiseArgumentError("no fetch implementation");
   // One controller and a plain timer: AbortSignal.timeout + AbortSignal.any cost ~0.5 ms per call
   // on Node 20, a quarter of a loopback RPC.
   const controller = new AbortController();

@@ -31,7 +31,7 @@ import {
   type ResponsePayload,
 } from "./framing.js";
 import { HandshakeState } from "./handshake-state.js";
-import { postNoise, type RawNoiseResponse } from "./post.js";
+import { type NoisePost, postNoise, type RawNoiseResponse } from "./post.js";
 import {
   encodeCounter,
   isValidSessionId,
@@ -56,6 +56,8 @@ export interface NoiseSessionOptions {
   clientStaticKey?: KeyPair;
   backend?: BackendName | NoiseCrypto;
   fetch?: typeof fetch;
+  /** A transport hook (post.ts); when set, `fetch` is not used. */
+  post?: NoisePost;
   /** Per HTTP exchange (the handshake and each call). Default 10 000 ms. */
   timeoutMs?: number;
   /** Largest response body accepted, default 16 MiB. */
@@ -245,6 +247,7 @@ export class NoiseSession {
   #post() {
     return {
       fetch: this.#opts.fetch,
+      post: this.#opts.post,
       timeoutMs: this.#opts.timeoutMs,
       maxResponseBytes: this.#opts.maxResponseBytes,
     };
