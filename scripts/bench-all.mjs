@@ -130,7 +130,7 @@ const lines = [
   `| macaroon verify, speed-up over the best npm peer | ${val("packages/macaroon", "verify_speedup_vs_best_peer")} | ≥ 1.5 |`,
   `| macaroon verify, cost over the bare HMAC chain | ${val("packages/macaroon", "verify_cost_vs_hmac_floor")} | ≤ 2 |`,
   `| Noise handshakes, native over noble | ${val("packages/noise", "native_vs_noble_handshake")} | ≥ 10 |`,
-  `| IK RPC round trip over loopback (ms) vs plain JSON POST (ms) | ${val("packages/noise", "ik_rpc_ms")} vs ${val("packages/noise", "plain_json_post_ms")} | |`,
+  `| IK RPC round trip over loopback (ms): request in message 1 / one-shot session / reused session, vs plain JSON POST | ${val("packages/noise", "ik_rpc_ms")} / ${val("packages/noise", "ik_rpc_oneshot_session_ms")} / ${val("packages/noise", "ik_rpc_reused_session_ms")} vs ${val("packages/noise", "plain_json_post_ms")} | |`,
   `| verification cache hit ratio (Zipf workload) | ${val("packages/client", "hit_ratio")} | ≥ 0.98 |`,
   `| cached over online verification | ${val("packages/client", "cached_vs_online_speedup")} | |`,
   `| tkdb verify/s at 8 callers (p50 / p99 ms) | ${fig("tkdb_verify_c8")} | |`,

@@ -13,6 +13,7 @@ import {
   NOISE_IK,
   NOISE_KK,
   type NoiseCrypto,
+  NoiseSession,
   noble,
   noiseCall,
 } from "../src/index.js";
@@ -113,7 +114,11 @@ results.native_vs_noble_handshake = round(
     2,
 );
 
-// Loopback HTTP: IK RPC vs plain JSON POST, sequential calls, same Hono server.
+// Loopback HTTP: IK RPC vs plain JSON POST, sequential calls, same Hono server, all over the global
+// fetch. Three ways to send an IK RPC, timed apart: the request inside handshake message 1
+// (`mode: "request"`, the op in the server's messageOneOps: one round trip, one handshake per
+// call), a one-shot session (noiseCall's default: a session open, then one forward-secret call:
+// two round trips) and a call on a reused NoiseSession (one round trip, no handshake).
 const serverKey = native.generateKeyPair();
 const clientKey = native.generateKeyPair();
 const echo = async (args: unknown) => ({ valid: true, args });
@@ -123,6 +128,7 @@ const verify = createNoiseHandler({
   pattern: "IK",
   staticKeyPair: serverKey,
   ops: { verify: (ctx) => echo(ctx.args) },
+  messageOneOps: ["verify"],
   backend: native,
 });
 app.post("/noise/v1/verify/:op", (c) => verify(c.req.raw));
@@ -133,38 +139,31 @@ const httpServer = await new Promise<ReturnType<typeof serve>>((resolve) => {
 const port = (httpServer.address() as AddressInfo).port;
 const url = `http://127.0.0.1:${port}`;
 const args = { token: "FlyV1 fm2_".padEnd(400, "x") };
-results.ik_rpc_per_s_native = round(
-  await rateAsync(
-    () =>
-      noiseCall({
-        url,
-        api: "verify",
-        op: "verify",
-        pattern: "IK",
-        serverPublicKey: serverKey.publicKey,
-        clientStaticKey: clientKey,
-        args,
-        backend: native,
-      }),
-    3,
-  ),
-);
-results.ik_rpc_per_s_noble_client = round(
-  await rateAsync(
-    () =>
-      noiseCall({
-        url,
-        api: "verify",
-        op: "verify",
-        pattern: "IK",
-        serverPublicKey: serverKey.publicKey,
-        clientStaticKey: clientKey,
-        args,
-        backend: noble,
-      }),
-    3,
-  ),
-);
+const ikCall = (backend: typeof native, mode: "request" | "session") => () =>
+  noiseCall({
+    url,
+    api: "verify",
+    op: "verify",
+    pattern: "IK",
+    serverPublicKey: serverKey.publicKey,
+    clientStaticKey: clientKey,
+    args,
+    backend,
+    mode,
+  });
+results.ik_rpc_per_s_native = round(await rateAsync(ikCall(native, "request"), 3));
+results.ik_rpc_per_s_noble_client = round(await rateAsync(ikCall(noble, "request"), 3));
+results.ik_rpc_oneshot_session_per_s = round(await rateAsync(ikCall(native, "session"), 3));
+const reused = new NoiseSession({
+  url,
+  api: "verify",
+  pattern: "IK",
+  serverPublicKey: serverKey.publicKey,
+  clientStaticKey: clientKey,
+  backend: native,
+});
+results.ik_rpc_reused_session_per_s = round(await rateAsync(() => reused.call("verify", args), 3));
+reused.close();
 results.plain_json_post_per_s = round(
   await rateAsync(async () => {
     const res = await fetch(`${url}/plain/verify`, {
@@ -175,8 +174,12 @@ results.plain_json_post_per_s = round(
     await res.json();
   }, 3),
 );
-results.ik_rpc_ms = Math.round(1e6 / (results.ik_rpc_per_s_native as number)) / 1000;
-results.plain_json_post_ms = Math.round(1e6 / (results.plain_json_post_per_s as number)) / 1000;
+const ms = (perS: string) => Math.round(1e6 / (results[perS] as number)) / 1000;
+results.ik_rpc_ms = ms("ik_rpc_per_s_native");
+results.ik_rpc_oneshot_session_ms = ms("ik_rpc_oneshot_session_per_s");
+results.ik_rpc_reused_session_ms = ms("ik_rpc_reused_session_per_s");
+results.plain_json_post_ms = ms("plain_json_post_per_s");
+results.server_sessions_left = verify.sessionCount; // the reused one, closed client-side only
 await new Promise<void>((resolve) => httpServer.close(() => resolve()));
 results.node = process.version;
 console.log(JSON.stringify(results));

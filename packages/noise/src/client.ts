@@ -208,6 +208,7 @@ export async function noiseCall<T = unknown>(opts: NoiseCallOptions): Promise<T>
         ...(opts.rid === undefined ? {} : { rid: opts.rid }),
         ...(opts.traceparent === undefined ? {} : { traceparent: opts.traceparent }),
         ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+        last: true,
       });
     } finally {
       session.close();

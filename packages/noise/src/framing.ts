@@ -119,6 +119,12 @@ export interface RequestPayload {
   rid: string;
   args: Record<string, unknown>;
   tp?: string;
+  /**
+   * Session mode only: the client's last message on this session (a one-shot session, noiseCall's
+   * default). The server closes the session once it has answered, instead of holding it until its
+   * idle TTL. Inside the AEAD like every field, so nobody else can set it.
+   */
+  end?: true;
 }
 
 /**
@@ -187,8 +193,10 @@ export function parseRequestPayload(bytes: Uint8Array): RequestPayload | string 
   if (!isValidRid(x.rid)) return "invalid rid";
   if (!isPlainObject(x.args)) return "args must be an object";
   if (x.tp !== undefined && typeof x.tp !== "string") return "invalid tp";
+  if (x.end !== undefined && x.end !== true) return "invalid end";
   const out: RequestPayload = { v: 1, op: x.op, ts: x.ts, rid: x.rid, args: x.args };
   if (isValidTraceparent(x.tp)) out.tp = x.tp;
+  if (x.end === true) out.end = true;
   return out;
 }
 

@@ -692,9 +692,11 @@ export function createNoiseHandler(opts: NoiseHandlerOptions): NoiseHandler {
       report("session", pathOp, result, who, req.start);
       return sealSession(session.send, n, ad, toPayload(who.rid, result));
     };
+    let end = false;
     try {
       const request = parseRequestPayload(plain);
       if (typeof request === "string") return answer(failure("bad_request"));
+      end = request.end === true;
       who.rid = request.rid;
       who.tp = request.tp;
       const t = now();
@@ -718,6 +720,8 @@ export function createNoiseHandler(opts: NoiseHandlerOptions): NoiseHandler {
       emit({ type: "op_error", op: pathOp, correlationId, error: err });
       return bare(400);
     } finally {
+      // The client's last message (a one-shot session): the answer is sealed, drop the session now.
+      if (end) sessions.close(session);
       sessions.release(session);
     }
   }

@@ -71,6 +71,11 @@ export interface SessionCallOptions {
   rid?: string;
   traceparent?: string;
   signal?: AbortSignal;
+  /**
+   * This is the session's last call (a one-shot session): the request says so (`end`), the server
+   * drops the session after answering, and this client forgets it.
+   */
+  last?: boolean;
 }
 
 interface OpenSession {
@@ -179,6 +184,7 @@ export class NoiseSession {
         throw err;
       } finally {
         st.inflight -= 1;
+        if (opts.last === true) this.#retire(st);
         if (st.retired && st.inflight === 0) this.#wipe(st);
       }
     }
@@ -204,6 +210,7 @@ export class NoiseSession {
       throw new NoiseArgumentError("now() must return integer unix milliseconds");
     const payload: RequestPayload = { v: 1, op, ts, rid, args };
     if (opts.traceparent !== undefined) payload.tp = opts.traceparent;
+    if (opts.last === true) payload.end = true;
     let json: string;
     try {
       json = JSON.stringify(payload);

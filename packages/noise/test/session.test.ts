@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { concatBytes, fromUtf8 } from "../src/bytes.js";
-import { buildPrologue, decodeFrames } from "../src/framing.js";
+import { buildPrologue, decodeFrames, parseRequestPayload } from "../src/framing.js";
 import {
   createNoiseHandler,
   HandshakeState,
@@ -322,6 +322,50 @@ describe("session mode over HTTP/Noise (in process)", () => {
     const huge = concatBytes(encodeCounter(0xffff_ffff_ffff_fffen), last.body.subarray(8));
     expect((await t.send({ ...last, body: huge })).status).toBe(410);
     expect(t.ran).toHaveLength(7);
+  });
+
+  it("a one-shot session (noiseCall's default) is dropped by the server once answered; a reused one stays", async () => {
+    const t = setup();
+    for (let i = 0; i < 5; i++) {
+      const r = await noiseCall({
+        url: URL_BASE,
+        api: "verify",
+        op: "echo",
+        args: { i },
+        pattern: "IK",
+        serverPublicKey: serverKey.publicKey,
+        clientStaticKey: clientKey,
+        backend,
+        fetch: t.fetchFrom("127.0.0.1"),
+      });
+      expect(r).toMatchObject({ args: { i }, fs: true });
+    }
+    expect(t.opens()).toBe(5);
+    expect(t.handler.sessionCount).toBe(0); // was 5: each held until its idle TTL
+    // The last message's session is gone: a replay of it (or anything on it) gets 410, not an answer.
+    const last = t.wire.at(-1) as Wire;
+    expect((await t.send(last)).status).toBe(410);
+    const s = t.session();
+    await s.call("echo", {});
+    await s.call("echo", {});
+    expect(t.handler.sessionCount).toBe(1);
+    await s.call("echo", {}, { last: true });
+    expect(t.handler.sessionCount).toBe(0);
+    expect(await s.call("echo", { again: 1 })).toMatchObject({ args: { again: 1 } }); // a new session
+    expect(t.opens()).toBe(7);
+  });
+
+  it("a request's `end` is true or absent; any other value is a bad request", () => {
+    const req = (end: unknown) =>
+      parseRequestPayload(
+        new TextEncoder().encode(
+          JSON.stringify({ v: 1, op: "echo", ts: 1, rid: "AAAAAAAAAAAAAAAAAAAAAA", args: {}, end }),
+        ),
+      );
+    expect(req(1)).toBe("invalid end");
+    expect(req(false)).toBe("invalid end");
+    expect(req(true)).toMatchObject({ end: true });
+    expect(req(undefined)).not.toHaveProperty("end");
   });
 
   it("closing the server's sessions wipes them; the client re-handshakes on the 410", async () => {
