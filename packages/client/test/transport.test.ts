@@ -4,6 +4,7 @@ import { createNoiseHandler, NoiseTransportError, resolveBackend } from "@tkdb/n
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UnavailableError } from "../src/errors.js";
 import { type Endpoint, NoiseRpc } from "../src/rpc.js";
+import { nodeTransport } from "../src/transport.js";
 
 /**
  * The default transport (node:http with a keep-alive agent, transport.ts) against real loopback
@@ -139,49 +140,40 @@ describe("the default node:http transport", () => {
     }
   });
 
+  /** The error one POST of the transport hook gets from `server` (a fresh transport, closed after). */
+  async function postError(server: Server): Promise<NoiseTransportError> {
+    const url = await listen(server);
+    const t = nodeTransport();
+    try {
+      const err = await t
+        .post({ url, headers: {}, body: new Uint8Array(1), timeoutMs: 5_000, maxResponseBytes: 100_000 })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NoiseTransportError);
+      return err as NoiseTransportError;
+    } finally {
+      t.close();
+      await close(server);
+    }
+  }
+
   it("an undeclared (chunked) body past the bound is cut at the bound (response_too_large)", async () => {
-    const { nodeTransport } = await import("../src/transport.js");
     const chunked = createServer((_req, res) => {
       res.writeHead(200, { "content-type": "application/x-noise" }); // no length: chunked
       const tick = setInterval(() => res.write(Buffer.alloc(16 * 1024)), 1);
       res.on("close", () => clearInterval(tick));
     });
-    const url = await listen(chunked);
-    const t = nodeTransport();
-    try {
-      const err = await t
-        .post({ url, headers: {}, body: new Uint8Array(1), timeoutMs: 5_000, maxResponseBytes: 100_000 })
-        .catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(NoiseTransportError);
-      expect((err as NoiseTransportError).code).toBe("response_too_large");
-    } finally {
-      t.close();
-      await close(chunked);
-    }
+    expect((await postError(chunked)).code).toBe("response_too_large");
   });
 
   it("a response cut short mid-body is a network error, never a short body", async () => {
-    const { nodeTransport } = await import("../src/transport.js");
     const cut = createServer((req, res) => {
       res.writeHead(200, { "content-type": "application/x-noise", "content-length": 1000 });
       res.write(Buffer.alloc(100), () => req.socket.destroy());
     });
-    const url = await listen(cut);
-    const t = nodeTransport();
-    try {
-      const err = await t
-        .post({ url, headers: {}, body: new Uint8Array(1), timeoutMs: 5_000, maxResponseBytes: 100_000 })
-        .catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(NoiseTransportError);
-      expect((err as NoiseTransportError).code).toBe("network");
-    } finally {
-      t.close();
-      await close(cut);
-    }
+    expect((await postError(cut)).code).toBe("network");
   });
 
   it("a caller's abort ends a pending POST at once (aborted) and frees its socket", async () => {
-    const { nodeTransport } = await import("../src/transport.js");
     const hung = createServer(() => {});
     const socketClosed = new Promise<void>((r) => hung.on("connection", (s) => s.on("close", () => r())));
     const url = await listen(hung);
