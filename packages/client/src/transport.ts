@@ -236,9 +236,13 @@ function sendRaw(h: Http, agent: Agent, t: Target, r: NoisePostRequest): Promise
       const contentType = ct === undefined ? null : ct;
       const declared = Number(m.headers["content-length"]);
       if (status !== 200) {
-        // Not read: a small refusal is drained so its connection is reused, a large one closed.
-        if (Number.isSafeInteger(declared) && declared <= DRAIN_MAX) m.resume();
-        else m.destroy();
+        // Not read: a small refusal is drained so its connection is reused, a large one closed. The
+        // drain keeps the call's deadline: a server that stalls mid-refusal loses the connection.
+        if (Number.isSafeInteger(declared) && declared <= DRAIN_MAX) {
+          const drain = setTimeout(() => m.destroy(), timeoutMs);
+          m.once("close", () => clearTimeout(drain));
+          m.resume();
+        } else m.destroy();
         settle(null, { status, contentType, body: new Uint8Array(0) });
         return;
       }

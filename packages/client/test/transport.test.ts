@@ -173,6 +173,30 @@ describe("the default node:http transport", () => {
     expect((await postError(cut)).code).toBe("network");
   });
 
+  it("a small refusal that stalls mid-body loses its connection at the deadline (no socket held forever)", async () => {
+    const stall = createServer((_req, res) => {
+      res.writeHead(410, { "content-type": "text/plain", "content-length": 10 });
+      res.write("ab"); // and never the rest
+    });
+    const socketClosed = new Promise<void>((r) => stall.on("connection", (s) => s.on("close", () => r())));
+    const url = await listen(stall);
+    const t = nodeTransport();
+    try {
+      const r = await t.post({
+        url,
+        headers: {},
+        body: new Uint8Array(1),
+        timeoutMs: 200,
+        maxResponseBytes: 1000,
+      });
+      expect(r.status).toBe(410);
+      await socketClosed; // destroyed at the 200 ms deadline (else: test timeout)
+    } finally {
+      t.close();
+      await close(stall);
+    }
+  });
+
   it("a caller's abort ends a pending POST at once (aborted) and frees its socket", async () => {
     const hung = createServer(() => {});
     const socketClosed = new Promise<void>((r) => hung.on("connection", (s) => s.on("close", () => r())));

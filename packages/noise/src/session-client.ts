@@ -173,6 +173,9 @@ export class NoiseSession {
         continue;
       }
       st.inflight += 1;
+      // The last call: no later call may pick this session (the server drops it once answered);
+      // the keys stay until this call ends (inflight).
+      if (opts.last === true) this.#retire(st);
       try {
         return (await this.#send(st, n, path, op, args, rid, opts)) as T;
       } catch (err) {
@@ -184,7 +187,6 @@ export class NoiseSession {
         throw err;
       } finally {
         st.inflight -= 1;
-        if (opts.last === true) this.#retire(st);
         if (st.retired && st.inflight === 0) this.#wipe(st);
       }
     }

@@ -355,6 +355,31 @@ describe("session mode over HTTP/Noise (in process)", () => {
     expect(t.opens()).toBe(7);
   });
 
+  it("no call starts on a session whose last call is in flight (it would meet a 410 and re-handshake)", async () => {
+    const t = setup();
+    const base = t.fetchFrom("127.0.0.1");
+    let hold: Promise<void> | undefined;
+    const fetchHeld: typeof fetch = async (input, init) => {
+      const r = await base(input, init);
+      if (hold !== undefined) await hold; // the answer reached the client's door, not the client
+      return r;
+    };
+    const s = t.session("127.0.0.1", { fetch: fetchHeld });
+    await s.call("echo", {});
+    let release = () => {};
+    hold = new Promise<void>((r) => {
+      release = r;
+    });
+    const last = s.call("echo", { n: 1 }, { last: true });
+    while (t.wire.length < 3) await new Promise((r) => setTimeout(r, 1)); // answered: the server dropped it
+    hold = undefined;
+    expect(await s.call("echo", { n: 2 })).toMatchObject({ args: { n: 2 } });
+    release();
+    expect(await last).toMatchObject({ args: { n: 1 } });
+    expect(t.wire.map((w) => w.status)).not.toContain(410);
+    expect(t.opens()).toBe(2);
+  });
+
   it("a request's `end` is true or absent; any other value is a bad request", () => {
     const req = (end: unknown) =>
       parseRequestPayload(
