@@ -190,7 +190,7 @@ function send(h: Http, agent: Agent, t: Target, init: RequestInit): Promise<Ligh
  * caller's abort or a socket error; a deadline or abort destroys the request and its socket.
  */
 function sendRaw(h: Http, agent: Agent, t: Target, r: NoisePostRequest): Promise<RawNoiseResponse> {
-  const { signal, timeoutMs, maxResponseBytes } = r;
+  const { signal, timeoutMs } = r;
   return new Promise<RawNoiseResponse>((resolve, reject) => {
     const aborted = () =>
       new NoiseTransportError("aborted", "request aborted by the caller", { cause: signal?.reason });
@@ -231,58 +231,68 @@ function sendRaw(h: Http, agent: Agent, t: Target, r: NoisePostRequest): Promise
     req.on("error", (cause) => settle(new NoiseTransportError("network", "request failed", { cause })));
     req.on("response", (m: IncomingMessage) => {
       res = m;
-      const status = m.statusCode ?? 0;
-      const ct = m.headers["content-type"];
-      const contentType = ct === undefined ? null : ct;
-      const declared = Number(m.headers["content-length"]);
-      if (status !== 200) {
-        // Not read: a small refusal is drained so its connection is reused, a large one closed. The
-        // drain keeps the call's deadline: a server that stalls mid-refusal loses the connection.
-        if (Number.isSafeInteger(declared) && declared <= DRAIN_MAX) {
-          const drain = setTimeout(() => m.destroy(), timeoutMs);
-          m.once("close", () => clearTimeout(drain));
-          m.resume();
-        } else m.destroy();
-        settle(null, { status, contentType, body: new Uint8Array(0) });
-        return;
-      }
-      const tooLarge = () =>
-        fail(
-          new NoiseTransportError("response_too_large", `response body over ${maxResponseBytes} bytes`, {
-            status,
-          }),
-        );
-      if (declared > maxResponseBytes) {
-        tooLarge();
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let total = 0;
-      const broken = (cause?: unknown) =>
-        fail(new NoiseTransportError("network", "reading the response failed", { cause, status }));
-      m.on("data", (c: Buffer) => {
-        total += c.length;
-        if (total > maxResponseBytes) tooLarge();
-        else chunks.push(c);
-      });
-      m.on("error", broken);
-      m.on("close", () => {
-        if (!m.complete) broken();
-      });
-      m.on("end", () => {
-        if (!m.complete) {
-          broken();
-          return;
-        }
-        const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
-        settle(null, {
-          status,
-          contentType,
-          body: new Uint8Array(body.buffer, body.byteOffset, body.length),
-        });
-      });
+      readAnswer(m, r, settle, fail);
     });
     req.end(r.body);
+  });
+}
+
+/**
+ * sendRaw's answer: a non-200 settles at once with an empty body (a small one drained within the
+ * call's deadline so its connection is reused, a large one dropped); a 200's body is read within
+ * the bound, and only a complete one settles the call.
+ */
+function readAnswer(
+  m: IncomingMessage,
+  r: NoisePostRequest,
+  settle: (err: Error | null, value?: RawNoiseResponse) => void,
+  fail: (e: Error) => void,
+): void {
+  const { timeoutMs, maxResponseBytes } = r;
+  const status = m.statusCode ?? 0;
+  const ct = m.headers["content-type"];
+  const contentType = ct === undefined ? null : ct;
+  const declared = Number(m.headers["content-length"]);
+  if (status !== 200) {
+    // A server that stalls mid-refusal loses the connection at the deadline.
+    if (Number.isSafeInteger(declared) && declared <= DRAIN_MAX) {
+      const drain = setTimeout(() => m.destroy(), timeoutMs);
+      m.once("close", () => clearTimeout(drain));
+      m.resume();
+    } else m.destroy();
+    settle(null, { status, contentType, body: new Uint8Array(0) });
+    return;
+  }
+  const tooLarge = () =>
+    fail(
+      new NoiseTransportError("response_too_large", `response body over ${maxResponseBytes} bytes`, {
+        status,
+      }),
+    );
+  if (declared > maxResponseBytes) {
+    tooLarge();
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const broken = (cause?: unknown) =>
+    fail(new NoiseTransportError("network", "reading the response failed", { cause, status }));
+  m.on("data", (c: Buffer) => {
+    total += c.length;
+    if (total > maxResponseBytes) tooLarge();
+    else chunks.push(c);
+  });
+  m.on("error", broken);
+  m.on("close", () => {
+    if (!m.complete) broken();
+  });
+  m.on("end", () => {
+    if (!m.complete) {
+      broken();
+      return;
+    }
+    const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
+    settle(null, { status, contentType, body: new Uint8Array(body.buffer, body.byteOffset, body.length) });
   });
 }
 
