@@ -1,11 +1,11 @@
 /**
- * The clients' default HTTP transport on Node: a `fetch`-shaped function over `node:http` with one
- * keep-alive agent per client, returning only what @tkdb/noise's POST reads (status, two headers,
- * a body). Node's global fetch builds a WHATWG Request, Headers, Response and a web stream per
- * call, which costs the caller several times what the RPC itself does; this path costs about what
- * a plain `http.request` does. Outside Node (no `node:http`), or for an `https:` URL, the global
- * fetch is used as before. Timeouts and caller aborts stay in @tkdb/noise (its signal): an abort
- * destroys the request, and whatever was read is dropped.
+ * The clients' default HTTP transport on Node: @tkdb/noise's transport hook (`post`) over
+ * `node:http` with one keep-alive agent per client. Node's global fetch builds a WHATWG Request,
+ * Headers, Response and a web stream per call, which costs the caller several times what the RPC
+ * itself does; this path costs about what a plain `http.request` does, with its own deadline timer
+ * and body bound (no AbortController or listener per call). Outside Node (no `node:http`), or for
+ * an `https:` URL, @tkdb/noise's fetch path (the global fetch) is used as before. A deadline or a
+ * caller's abort destroys the request, and whatever was read is dropped.
  */
 import type { Agent, IncomingMessage } from "node:http";
 import {
@@ -18,21 +18,6 @@ import {
 
 type Http = typeof import("node:http");
 
-/** A response as @tkdb/noise's postNoise reads it. */
-interface LightResponse {
-  readonly status: number;
-  readonly headers: { get(name: string): string | null };
-  readonly body: { cancel(): Promise<void>; getReader(): LightReader } | null;
-  arrayBuffer(): Promise<ArrayBuffer>;
-}
-
-interface LightReader {
-  read(): Promise<{ done: true; value?: undefined } | { done: false; value: Uint8Array }>;
-  cancel(): Promise<void>;
-}
-
-/** An undeclared or over-long body is cut here too (postNoise bounds it again, at 16 MiB). */
-const HARD_MAX_BODY = 16 * 1024 * 1024;
 /** A refused (non-200) answer this small is drained so its connection is reused; larger: closed. */
 const DRAIN_MAX = 64 * 1024;
 
@@ -79,8 +64,6 @@ export interface NodeTransport {
    * Falls back to the global fetch where node:http is missing or the URL is not plain `http:`.
    */
   readonly post: NoisePost;
-  /** The same as a fetch-shaped function, for callers that take a fetch. */
-  readonly fetch: typeof fetch;
   /** Close the keep-alive connections (a later call opens new ones). */
   close(): void;
 }
@@ -107,16 +90,6 @@ export function nodeTransport(): NodeTransport {
     return t;
   };
 
-  const f = async (input: string | URL | Request, init?: RequestInit): Promise<LightResponse | Response> => {
-    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-    const h = http === undefined ? await loadHttp() : http;
-    if (h === null || init === undefined || !(init.body instanceof Uint8Array))
-      return globalThis.fetch(input, init);
-    const t = target(url);
-    if (t === null) return globalThis.fetch(input, init);
-    agent ??= new h.Agent({ keepAlive: true, scheduling: "lifo" });
-    return send(h, agent, t, init);
-  };
   const post: NoisePost = async (r) => {
     const h = http === undefined ? await loadHttp() : http;
     const t = h === null ? null : target(r.url);
@@ -129,60 +102,11 @@ export function nodeTransport(): NodeTransport {
   };
   return {
     post,
-    fetch: f as unknown as typeof fetch,
     close() {
       agent?.destroy();
       agent = undefined;
     },
   };
-}
-
-/** One POST on `agent`; an abort of `init.signal` destroys it, before or during the body. */
-function send(h: Http, agent: Agent, t: Target, init: RequestInit): Promise<LightResponse> {
-  const signal = init.signal ?? undefined;
-  const body = init.body as Uint8Array;
-  return new Promise<LightResponse>((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(abortError(signal));
-      return;
-    }
-    const headers: Record<string, string | number> = {
-      ...(init.headers as Record<string, string>),
-      "Content-Length": body.length,
-    };
-    const req = h.request({
-      hostname: t.hostname,
-      port: t.port,
-      path: t.path,
-      method: init.method ?? "POST",
-      headers,
-      agent,
-    });
-    let res: IncomingMessage | undefined;
-    let fail: ((e: unknown) => void) | undefined = reject;
-    const onAbort = () => {
-      const e = abortError(signal as AbortSignal);
-      fail?.(e);
-      fail = undefined;
-      req.destroy(e);
-      res?.destroy(e);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-    const done = () => signal?.removeEventListener("abort", onAbort);
-    req.on("error", (e) => {
-      done();
-      fail?.(e);
-      fail = undefined;
-    });
-    req.on("response", (r: IncomingMessage) => {
-      res = r;
-      fail = undefined;
-      // Declared past any bound: postNoise refuses it unread (response_too_large); drop it now.
-      if (Number(r.headers["content-length"]) > HARD_MAX_BODY) r.destroy();
-      resolve(lightResponse(r, done, (f) => (fail = f)));
-    });
-    req.end(body);
-  });
 }
 
 /**
@@ -294,96 +218,4 @@ function readAnswer(
     const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
     settle(null, { status, contentType, body: new Uint8Array(body.buffer, body.byteOffset, body.length) });
   });
-}
-
-function abortError(signal: AbortSignal): Error {
-  return new Error("aborted", { cause: signal.reason });
-}
-
-/**
- * The response, its body read on demand: `arrayBuffer` (the usual path: the server declares
- * Content-Length) or `getReader` (chunked). `setFail` routes a later abort to the pending read.
- */
-function lightResponse(
-  r: IncomingMessage,
-  done: () => void,
-  setFail: (f: ((e: unknown) => void) | undefined) => void,
-): LightResponse {
-  const headers = {
-    get(name: string): string | null {
-      const v = r.headers[name.toLowerCase()];
-      return v === undefined ? null : Array.isArray(v) ? v.join(", ") : v;
-    },
-  };
-  let consumed = false;
-  const cancel = async () => {
-    if (consumed) return;
-    consumed = true;
-    done();
-    const declared = Number(r.headers["content-length"]);
-    if (Number.isSafeInteger(declared) && declared <= DRAIN_MAX) r.resume();
-    else r.destroy();
-  };
-  const arrayBuffer = () =>
-    new Promise<ArrayBuffer>((resolve, reject) => {
-      if (consumed) {
-        reject(new TypeError("body already used"));
-        return;
-      }
-      consumed = true;
-      const chunks: Buffer[] = [];
-      let total = 0;
-      const failed = (e: unknown) => {
-        done();
-        setFail(undefined);
-        reject(e);
-      };
-      setFail(failed);
-      r.on("data", (c: Buffer) => {
-        total += c.length;
-        if (total > HARD_MAX_BODY) {
-          r.destroy();
-          failed(new Error("response body too large"));
-          return;
-        }
-        chunks.push(c);
-      });
-      r.on("error", failed);
-      r.on("aborted", () => failed(new Error("response aborted")));
-      r.on("end", () => {
-        done();
-        setFail(undefined);
-        if (!r.complete) {
-          reject(new Error("response ended early"));
-          return;
-        }
-        const out = new Uint8Array(total);
-        let off = 0;
-        for (const c of chunks) {
-          out.set(c, off);
-          off += c.length;
-        }
-        resolve(out.buffer);
-      });
-    });
-  const getReader = (): LightReader => {
-    consumed = true;
-    const it = r[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-    return {
-      async read() {
-        const n = await it.next();
-        if (n.done) {
-          done();
-          return { done: true };
-        }
-        const c = n.value;
-        return { done: false, value: new Uint8Array(c.buffer, c.byteOffset, c.length) };
-      },
-      async cancel() {
-        done();
-        r.destroy();
-      },
-    };
-  };
-  return { status: r.statusCode ?? 0, headers, body: { cancel, getReader }, arrayBuffer };
 }
